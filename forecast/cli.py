@@ -1,0 +1,172 @@
+"""Command line: ``magnet-forecast demand | calibration | assumptions validate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from forecast.calibration import CalibrationResult, calibrate
+from forecast.loading import AssumptionsError, default_assumptions_dir, load_assumptions
+from forecast.model import forecast_scenario, horizon_years
+from forecast.scenarios import scenario_names
+from forecast.schemas import Assumptions
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="NdFeB magnet and rare-earth demand outlook.")
+assumptions_app = typer.Typer(no_args_is_help=True, help="Work with assumption directories.")
+app.add_typer(assumptions_app, name="assumptions")
+
+USAGE_ERROR = 2
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class By(StrEnum):
+    segment = "segment"
+    material = "material"
+
+
+class _State:
+    assumptions_dir: Path = default_assumptions_dir()
+
+
+def _fail(message: str, code: int = USAGE_ERROR) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(directory: Path | None = None) -> Assumptions:
+    try:
+        return load_assumptions(directory or _State.assumptions_dir)
+    except AssumptionsError as err:
+        for p in err.problems:
+            typer.echo(str(p), err=True)
+        typer.echo(f"{len(err.problems)} problem(s) in {directory or _State.assumptions_dir}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.callback()
+def main(
+    assumptions: Annotated[
+        Path | None,
+        typer.Option("--assumptions", envvar="MAGNET_FORECAST_ASSUMPTIONS", help="Assumptions directory."),
+    ] = None,
+) -> None:
+    """NdFeB permanent-magnet demand by segment and the Nd, Pr, Dy, Tb it needs."""
+    if assumptions is not None:
+        _State.assumptions_dir = assumptions
+
+
+def _check_years(a: Assumptions, start: int | None, end: int | None) -> tuple[int, int]:
+    h = a.model.horizon
+    s, e = start or h.first_year, end or h.last_year
+    for name, y in (("--start", s), ("--end", e)):
+        if not h.first_year <= y <= h.last_year:
+            _fail(f"{name} {y} is outside the horizon; expected a year from {h.first_year} to {h.last_year}")
+    if s > e:
+        _fail(f"--start {s} is after --end {e}; expected start <= end")
+    return s, e
+
+
+def _human_table(df: pd.DataFrame, by: By) -> str:
+    if by is By.segment:
+        m = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet")]
+        wide = m.pivot_table(index="year", columns="segment", values="value", aggfunc="sum")
+        wide["total"] = wide.sum(axis=1)
+        title = "NdFeB magnet demand in products [t/yr] by segment"
+    else:
+        m = df.copy()
+        m["column"] = m["material"] + " " + m["unit"]
+        wide = m.pivot_table(index="year", columns="column", values="value", aggfunc="sum")
+        title = "Demand by material [t/yr]: t_magnet = in magnets, t_oxide = oxide needed upstream"
+    return title + "\n" + wide.round(0).astype("int64").to_string()
+
+
+def _emit(df: pd.DataFrame, fmt: Format, by: By) -> None:
+    if fmt is Format.csv:
+        df.to_csv(sys.stdout, index=False)
+    elif fmt is Format.json:
+        typer.echo(df.to_json(orient="records"))
+    else:
+        typer.echo(_human_table(df, by))
+
+
+@app.command()
+def demand(
+    scenario: Annotated[str, typer.Option(help="Scenario name (see scenarios.yaml).")] = "base",
+    start: Annotated[int | None, typer.Option(help="First year.")] = None,
+    end: Annotated[int | None, typer.Option(help="Last year.")] = None,
+    by: Annotated[By, typer.Option(help="Shape of the human table.")] = By.segment,
+    fmt: Annotated[Format, typer.Option("--format", help="table, or the whole tidy table as csv/json.")] = Format.table,
+) -> None:
+    """World NdFeB demand by segment and element, per year."""
+    a = _load()
+    if scenario not in a.scenarios:
+        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
+    s, e = _check_years(a, start, end)
+    cal = calibrate(a)
+    df = forecast_scenario(a, scenario, cal.calibrated, horizon_years(a, s, e))
+    _emit(df, fmt, by)
+
+
+def _calibration_table(c: CalibrationResult) -> str:
+    lines = [
+        f"Target: {c.quantity}, {c.target_year}/{c.base_year} = {c.target_ratio:g} ({c.source})",
+        f"  {c.statement}",
+        f"Uncalibrated ratio: {c.uncalibrated_ratio:.3f}",
+        f"Calibrated ratio:   {c.achieved_ratio:.3f}  "
+        f"(within {c.tolerance:.0%}: {'yes' if c.within_tolerance else 'NO'})",
+        f"Stretch s = {c.stretch:.3f} of the way from central values to the range bounds"
+        + ("" if c.reachable else "  -- TARGET NOT REACHABLE within the sourced ranges"),
+        "",
+        f"{'parameter':45} {'unit':18} {'before':>10} {'after':>10} {'low':>8} {'high':>8}  source",
+    ]
+
+    def fmt(v: float | dict[int, float]) -> str:
+        return f"{v:.4g}" if isinstance(v, float | int) else json.dumps({str(k): round(x, 4) for k, x in v.items()})
+
+    for p in c.parameters:
+        lines.append(
+            f"{p.name:45} {p.unit:18} {fmt(p.before):>10} {fmt(p.after):>10} {p.low:>8.4g} {p.high:>8.4g}  {p.source}"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+def calibration(
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+) -> None:
+    """How the base scenario is tied to the DOE 2023 projection (fourfold by 2040)."""
+    c = calibrate(_load())
+    typer.echo(json.dumps(c.to_dict(), indent=2) if fmt is TableFormat.json else _calibration_table(c))
+    if not c.reachable:
+        raise typer.Exit(1)
+
+
+@assumptions_app.command("validate")
+def validate(directory: Annotated[Path | None, typer.Argument(help="Directory to check.")] = None) -> None:
+    """Check an assumptions directory; exit non-zero on any problem."""
+    target = directory or _State.assumptions_dir
+    a = _load(target)
+    typer.echo(
+        f"ok: {target}: {len(a.parameters)} parameters, {len(a.sources)} sources, "
+        f"{len(a.scenarios)} scenarios, {len(a.ev_car_sales) + len(a.wind_installations)} series rows"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,147 @@
+"""Driver projections: electric car sales and wind installations, history then a logistic trend.
+
+The logistic has a sourced saturation cap K (parameters ``drivers.*_cap``) and is fitted by least
+squares on the logit ``ln(y / (K - y)) = r (t - t0)``, which is transparent and exact for an exact
+logistic. The richer model set (Prophet, ETS, ARIMA, ...) lives in :mod:`forecast.models`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast import params as P
+from forecast.params import ParamSet
+
+DRIVER_COLUMNS = ["year", "driver", "value", "unit", "kind"]
+FlaggedArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values by year, is-history flags)
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """y(t) = cap / (1 + exp(-rate (t - midpoint_year))) [unit of y]."""
+
+    cap: float
+    rate: float
+    midpoint_year: float
+
+    def __call__(self, years: np.ndarray) -> np.ndarray:
+        if self.rate == 0.0:  # the flat fallback: hold the level
+            return np.full(np.shape(years), self.cap, dtype=float)
+        return self.cap / (1.0 + np.exp(-self.rate * (years.astype(float) - self.midpoint_year)))
+
+
+def fit_logistic(years: np.ndarray, values: np.ndarray, cap: float) -> LogisticFit:
+    """Least-squares logistic with a fixed cap, fitted on the logit scale.
+
+    years: calendar years; values: positive observations below cap [any unit]; cap: saturation [same unit].
+    """
+    y = np.asarray(values, dtype=float)
+    t = np.asarray(years, dtype=float)
+    ok = (y > 0) & (y < cap)
+    if ok.sum() < 2:
+        raise ValueError("need at least two observations strictly between 0 and the cap")
+    rate, intercept = np.polyfit(t[ok], np.log(y[ok] / (cap - y[ok])), 1)
+    if rate <= 0:
+        # A flat or falling history has no S-curve; hold the last level instead (documented fallback).
+        level = float(y[ok][-1])
+        return LogisticFit(cap=level, rate=0.0, midpoint_year=float(t[ok][-1]))
+    return LogisticFit(cap=float(cap), rate=float(rate), midpoint_year=float(-intercept / rate))
+
+
+def world_history(history: pd.DataFrame, key: str) -> dict[str, dict[int, float]]:
+    """World rows of a history table as {key value: {year: value}} (e.g. {"BEV": {2012: 59000.0}})."""
+    world = history["region"].to_numpy() == "World"
+    out: dict[str, dict[int, float]] = {}
+    for k, y, v in zip(
+        history[key].to_numpy()[world],
+        history["year"].to_numpy()[world],
+        history["value"].to_numpy()[world],
+        strict=True,
+    ):
+        out.setdefault(str(k), {})[int(y)] = float(v)
+    return out
+
+
+def _split_projection(
+    parts: dict[str, dict[int, float]],
+    cap: float,
+    multiplier: np.ndarray,
+    shares: dict[str, np.ndarray],
+    years: np.ndarray,
+) -> FlaggedArrays:
+    """Observed parts where known; elsewhere the logistic trend of their total x multiplier x share."""
+    hist_years = sorted(set().union(*(p.keys() for p in parts.values())))
+    totals = np.array([sum(p.get(y, 0.0) for p in parts.values()) for y in hist_years])
+    fit = fit_logistic(np.array(hist_years), totals, cap)
+    last = max(hist_years)
+    trend = fit(years) * np.where(years > last, multiplier, 1.0)
+    is_hist = np.isin(years, hist_years)
+    out = {}
+    for name, share in shares.items():
+        observed = np.array([parts.get(name, {}).get(int(y), np.nan) for y in years])
+        out[name] = (np.where(is_hist & ~np.isnan(observed), observed, trend * share), is_hist)
+    return out
+
+
+def ev_car_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+    """Electric car sales by powertrain [vehicles/yr], world, with a history flag per year.
+
+    The world total is fitted with a logistic capped at drivers.ev_car_market_cap and split by
+    ev.phev_share_of_sales; observed years keep their data.
+    """
+    phev = P.value(params, "ev.phev_share_of_sales", years)
+    return _split_projection(
+        world_history(history, "powertrain"),
+        P.scalar(params, "drivers.ev_car_market_cap"),
+        P.value(params, "drivers.ev_sales_multiplier", years),
+        {"BEV": 1.0 - phev, "PHEV": phev},
+        years,
+    )
+
+
+def wind_installation_arrays(history: pd.DataFrame, params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+    """Wind installations by location [GW/yr], world: logistic on the total, split by offshore share."""
+    off = P.value(params, "wind.offshore_share", years)
+    return _split_projection(
+        world_history(history, "location"),
+        P.scalar(params, "drivers.wind_cap_gw_per_yr"),
+        P.value(params, "drivers.wind_installs_multiplier", years),
+        {"onshore": 1.0 - off, "offshore": off},
+        years,
+    )
+
+
+def driver_arrays(
+    ev_history: pd.DataFrame, wind_history: pd.DataFrame, params: ParamSet, years: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Driver values by name ("ev_car_sales.BEV", "wind_installs.onshore", ...) for each year."""
+    out = {f"ev_car_sales.{k}": v for k, (v, _) in ev_car_sales_arrays(ev_history, params, years).items()}
+    out |= {f"wind_installs.{k}": v for k, (v, _) in wind_installation_arrays(wind_history, params, years).items()}
+    return out
+
+
+def project_drivers(
+    ev_history: pd.DataFrame, wind_history: pd.DataFrame, params: ParamSet, years: np.ndarray
+) -> pd.DataFrame:
+    """All drivers as one tidy table (year, driver, value, unit, kind)."""
+    frames = []
+    for prefix, unit, arrays in (
+        ("ev_car_sales", "vehicles", ev_car_sales_arrays(ev_history, params, years)),
+        ("wind_installs", "GW", wind_installation_arrays(wind_history, params, years)),
+    ):
+        for name, (vals, is_hist) in arrays.items():
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "year": years,
+                        "driver": f"{prefix}.{name}",
+                        "value": vals,
+                        "unit": unit,
+                        "kind": np.where(is_hist, "history", "projection"),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,262 @@
+"""Read an assumptions directory into validated :class:`~forecast.schemas.Assumptions`.
+
+Every problem is collected (not just the first) and reported with the file, the row or field, the
+bad value and what was expected. This module does file I/O; the model modules never import it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from forecast import params as P
+from forecast.schemas import (
+    Assumptions,
+    EvSalesRow,
+    ModelConfig,
+    Parameter,
+    Scenario,
+    Source,
+    Structure,
+    WindRow,
+)
+
+SERIES_FILES: dict[str, tuple[str, type[BaseModel], tuple[str, ...]]] = {
+    "ev_car_sales": ("series/ev_car_sales.csv", EvSalesRow, ("region", "powertrain")),
+    "wind_installations": ("series/wind_installations.csv", WindRow, ("region", "location")),
+}
+SHARE_TOLERANCE = 1e-6  # numerical tolerance for shares summing to 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an assumptions directory."""
+
+    file: str
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.location}: {self.message}"
+
+
+class AssumptionsError(Exception):
+    """Raised with every problem found in an assumptions directory."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _pydantic_problems(file: str, prefix: str, err: ValidationError) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"] if x != "__root__")
+        where = f"{prefix}.{loc}" if loc else prefix
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        out.append(Problem(file, where, f"{e['msg']}{got_s}"))
+    return out
+
+
+def _read_text(path: Path, rel: str, problems: list[Problem]) -> str | None:
+    if not path.is_file():
+        problems.append(Problem(rel, "file", "missing; expected this file in the assumptions directory"))
+        return None
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(rel, f"byte {exc.start}", "not valid UTF-8 text; expected UTF-8"))
+        return None
+
+
+def _read_yaml(root: Path, rel: str, problems: list[Problem]) -> dict[str, Any] | None:
+    text = _read_text(root / rel, rel, problems)
+    if text is None:
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "file"
+        problems.append(Problem(rel, where, f"not valid YAML ({getattr(exc, 'problem', exc)})"))
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, "file", "expected a mapping at the top level"))
+        return None
+    return data
+
+
+def _validate_map(raw: dict[str, Any], model: type[BaseModel], rel: str, problems: list[Problem]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in raw.items():
+        try:
+            out[str(key)] = model.model_validate(item)
+        except ValidationError as err:
+            problems.extend(_pydantic_problems(rel, str(key), err))
+    return out
+
+
+def _read_series(
+    root: Path, rel: str, row_model: type[BaseModel], keys: tuple[str, ...], problems: list[Problem]
+) -> pd.DataFrame:
+    columns = ["year", *keys, "value"]
+    text = _read_text(root / rel, rel, problems)
+    if text is None:
+        return pd.DataFrame(columns=columns)
+    reader = csv.DictReader(io.StringIO(text))
+    expected = set(row_model.model_fields)
+    header = set(reader.fieldnames or [])
+    missing = expected - header - {"note"}
+    if missing:
+        problems.append(Problem(rel, "header", f"missing columns {sorted(missing)}; expected {sorted(expected)}"))
+        return pd.DataFrame(columns=columns)
+    rows: list[dict[str, Any]] = []
+    for line_no, raw in enumerate(reader, start=2):
+        clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k in expected}
+        if not clean.get("note"):
+            clean.pop("note", None)
+        try:
+            rows.append(row_model.model_validate(clean).model_dump())
+        except ValidationError as err:
+            problems.extend(_pydantic_problems(rel, f"row {line_no}", err))
+            continue
+        rows[-1]["_line"] = line_no
+    df = pd.DataFrame(rows)
+    if df.empty:
+        if not problems:
+            problems.append(Problem(rel, "file", "no data rows; expected at least one"))
+        return pd.DataFrame(columns=columns)
+    dup = df.duplicated(subset=["year", *keys], keep="first")
+    for _, r in df[dup].iterrows():
+        problems.append(
+            Problem(rel, f"row {r['_line']}", f"duplicate year {r['year']} for {'/'.join(str(r[k]) for k in keys)}")
+        )
+    for key_vals, grp in df[~dup].groupby(list(keys)):
+        years = np.sort(grp["year"].to_numpy())
+        gaps = [int(y) for y in range(int(years[0]), int(years[-1]) + 1) if y not in set(years.tolist())]
+        if gaps:
+            name = "/".join(str(k) for k in (key_vals if isinstance(key_vals, tuple) else (key_vals,)))
+            problems.append(Problem(rel, name, f"missing years {gaps}; expected one row per year"))
+    return df[~dup].drop(columns=["_line"]).reset_index(drop=True)
+
+
+def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
+    sources: dict[str, Source] = a["sources"]
+    parameters: dict[str, Parameter] = a["parameters"]
+    if a.get("_sources_unreadable"):
+        sources = _AnySource()
+    for name, p in parameters.items():
+        if p.source not in sources:
+            problems.append(
+                Problem(
+                    "parameters.yaml",
+                    f"{name}.source",
+                    f"unknown source {p.source!r}; expected an id from sources.yaml",
+                )
+            )
+    for key, (rel, _, _) in SERIES_FILES.items():
+        for src in sorted(s for s in set(a[key]["source"]) if s not in sources) if not a[key].empty else []:
+            problems.append(Problem(rel, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
+    structure: Structure | None = a.get("structure")
+    if structure is not None:
+        for name in P.required_parameters(structure):
+            if name not in parameters:
+                problems.append(Problem("parameters.yaml", name, "missing; the model needs this parameter"))
+    model: ModelConfig | None = a.get("model")
+    if model is not None:
+        cal = model.calibration
+        if cal.source not in sources:
+            problems.append(Problem("model.yaml", "calibration.source", f"unknown source {cal.source!r}"))
+        for name in cal.parameters:
+            if name not in parameters:
+                problems.append(Problem("model.yaml", "calibration.parameters", f"unknown parameter {name!r}"))
+    years = np.arange(1990, 2101)
+    present = {n: p for n, p in parameters.items()}
+    for msg in P.share_sum_errors(present, years, SHARE_TOLERANCE):
+        problems.append(Problem("parameters.yaml", msg.split(":")[0], msg.split(": ", 1)[1]))
+    for grade in P.GRADES:
+        names = [f"composition.{grade}.{e}" for e in ("Nd", "Pr", "Dy", "Tb")]
+        if all(n in parameters for n in names):
+            total = sum(max(parameters[n].points()) for n in names)
+            if total > 1:
+                problems.append(
+                    Problem(
+                        "parameters.yaml",
+                        f"composition.{grade}",
+                        f"element fractions sum to {total:.3f}; expected at most 1",
+                    )
+                )
+    scenarios: dict[str, Scenario] = a["scenarios"]
+    if scenarios and "base" not in scenarios:
+        problems.append(Problem("scenarios.yaml", "scenarios", "no 'base' scenario; expected one"))
+    for sname, sc in scenarios.items():
+        merged = dict(parameters)
+        for pname, new in sc.overrides.items():
+            where = f"scenarios.{sname}.overrides.{pname}"
+            if pname not in parameters:
+                problems.append(
+                    Problem("scenarios.yaml", where, "unknown parameter; expected a name from parameters.yaml")
+                )
+                continue
+            try:
+                merged[pname] = parameters[pname].with_values(new)
+            except ValidationError as err:
+                problems.extend(_pydantic_problems("scenarios.yaml", where, err))
+        for msg in P.share_sum_errors(merged, years, SHARE_TOLERANCE):
+            problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
+
+
+class _AnySource(dict):
+    """Stand-in when sources.yaml itself is unreadable: avoids one error per citation."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def load_assumptions(directory: str | Path) -> Assumptions:
+    """Read and validate an assumptions directory; raise AssumptionsError listing every problem."""
+    root = Path(directory)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise AssumptionsError([Problem(str(root), "directory", "not found; expected an assumptions directory")])
+    raw_sources = _read_yaml(root, "sources.yaml", problems)
+    raw_params = _read_yaml(root, "parameters.yaml", problems) or {}
+    raw_structure = _read_yaml(root, "structure.yaml", problems)
+    raw_model = _read_yaml(root, "model.yaml", problems)
+    raw_scen = _read_yaml(root, "scenarios.yaml", problems) or {}
+
+    a: dict[str, Any] = {
+        "sources": _validate_map(raw_sources or {}, Source, "sources.yaml", problems),
+        "_sources_unreadable": raw_sources is None,
+        "parameters": _validate_map(raw_params, Parameter, "parameters.yaml", problems),
+        "scenarios": _validate_map(raw_scen.get("scenarios") or {}, Scenario, "scenarios.yaml", problems),
+    }
+    for key, model_cls, rel in (("structure", Structure, "structure.yaml"), ("model", ModelConfig, "model.yaml")):
+        raw = raw_structure if key == "structure" else raw_model
+        if raw is None:
+            continue
+        try:
+            a[key] = model_cls.model_validate(raw)
+        except ValidationError as err:
+            problems.extend(_pydantic_problems(rel, key, err))
+    for key, (rel, row_model, keys) in SERIES_FILES.items():
+        a[key] = _read_series(root, rel, row_model, keys, problems)
+    _cross_check(a, problems)
+    if problems:
+        raise AssumptionsError(problems)
+    a.pop("_sources_unreadable")
+    return Assumptions(**a)
+
+
+def default_assumptions_dir() -> Path:
+    """The assumptions bundled with the project (next to the forecast package)."""
+    return Path(__file__).resolve().parent.parent / "assumptions"

@@ -1,0 +1,241 @@
+"""Validated shapes of the assumption files (pydantic models).
+
+Loading and error collection live in :mod:`forecast.loading`; this module only says what a valid
+value looks like, so the model can trust what it receives.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+KNOWN_UNITS: frozenset[str] = frozenset(
+    {
+        "kg_per_motor",
+        "motors_per_vehicle",
+        "fraction",
+        "fraction_per_year",
+        "vehicles",
+        "vehicles_per_year",
+        "GW",
+        "GW_per_year",
+        "t_per_MW",
+        "MW_per_turbine",
+        "t_magnet",
+        "mass_fraction",
+        "g_per_mol",
+        "year",
+    }
+)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Frozen):
+    """A publication cited by the assumptions."""
+
+    title: str = Field(min_length=3)
+    publisher: str = Field(min_length=2)
+    year: int = Field(ge=1900, le=2100)
+    url: str = Field(min_length=3)
+    quote: str | None = None
+    note: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_link_or_project_path(cls, url: str) -> str:
+        if not (url.startswith(("http://", "https://")) or url.startswith("assumptions/")):
+            raise ValueError("expected an http(s) URL or a path under assumptions/")
+        return url
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+class Parameter(Frozen):
+    """A named number: constant or trajectory, with unit, range and source."""
+
+    value: float | None = None
+    trajectory: dict[int, float] | None = None
+    unit: str
+    low: float
+    high: float
+    source: str
+    note: str | None = None
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        if unit not in KNOWN_UNITS:
+            raise ValueError(f"unknown unit {unit!r}; expected one of {sorted(KNOWN_UNITS)}")
+        return unit
+
+    @field_validator("value", "low", "high")
+    @classmethod
+    def _finite_number(cls, v: float | None) -> float | None:
+        return None if v is None else _finite(v)
+
+    @field_validator("trajectory")
+    @classmethod
+    def _trajectory_ok(cls, traj: dict[int, float] | None) -> dict[int, float] | None:
+        if traj is None:
+            return None
+        if not traj:
+            raise ValueError("trajectory needs at least one {year: value}")
+        for year, v in traj.items():
+            if not 1950 <= year <= 2100:
+                raise ValueError(f"trajectory year {year} outside 1950-2100")
+            _finite(v)
+        return dict(sorted(traj.items()))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Parameter:
+        if (self.value is None) == (self.trajectory is None):
+            raise ValueError("give exactly one of 'value' or 'trajectory'")
+        if self.low > self.high:
+            raise ValueError(f"range low {self.low} > high {self.high}")
+        if self.low < 0:
+            raise ValueError(f"negative value not allowed: low = {self.low}")
+        for v in self.points():
+            if not self.low <= v <= self.high:
+                raise ValueError(f"value {v} outside its range [{self.low}, {self.high}]")
+        return self
+
+    def points(self) -> list[float]:
+        """All values this parameter takes at its anchor points."""
+        return [self.value] if self.value is not None else list((self.trajectory or {}).values())
+
+    def with_values(self, new: float | dict[int, float]) -> Parameter:
+        """A copy with a new constant or trajectory (validated again)."""
+        data = self.model_dump()
+        if isinstance(new, dict):
+            data.update(value=None, trajectory=new)
+        else:
+            data.update(value=new, trajectory=None)
+        return Parameter.model_validate(data)
+
+
+class Segment(Frozen):
+    kind: Literal["ev", "wind", "trend"]
+    grade: Literal["high_coercivity", "standard"]
+    description: str
+    powertrain: Literal["BEV", "PHEV"] | None = None
+    location: Literal["onshore", "offshore"] | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Segment:
+        if self.kind == "ev" and self.powertrain is None:
+            raise ValueError("an 'ev' segment needs a powertrain (BEV or PHEV)")
+        if self.kind == "wind" and self.location is None:
+            raise ValueError("a 'wind' segment needs a location (onshore or offshore)")
+        return self
+
+
+class Element(Frozen):
+    oxide: str
+    metal_atoms: int = Field(gt=0)
+    oxygen_atoms: int = Field(gt=0)
+
+
+ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb")
+
+
+class Structure(Frozen):
+    segments: dict[str, Segment]
+    elements: dict[str, Element]
+
+    @field_validator("elements")
+    @classmethod
+    def _all_elements(cls, elements: dict[str, Element]) -> dict[str, Element]:
+        missing = set(ELEMENTS) - set(elements)
+        if missing:
+            raise ValueError(f"missing elements {sorted(missing)}; expected {list(ELEMENTS)}")
+        return elements
+
+
+class Horizon(Frozen):
+    first_year: int = Field(ge=1990, le=2100)
+    last_year: int = Field(ge=1990, le=2100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Horizon:
+        if self.first_year >= self.last_year:
+            raise ValueError("first_year must be before last_year")
+        return self
+
+
+class CalibrationTarget(Frozen):
+    quantity: str
+    material: Literal["NdFeB"]
+    unit: Literal["t_magnet"]
+    base_year: int
+    target_year: int
+    ratio: float = Field(gt=0)
+    tolerance: float = Field(gt=0, lt=1)
+    source: str
+    statement: str
+    parameters: list[str]
+
+    @model_validator(mode="after")
+    def _years(self) -> CalibrationTarget:
+        if self.base_year >= self.target_year:
+            raise ValueError("base_year must be before target_year")
+        return self
+
+
+class ModelConfig(Frozen):
+    horizon: Horizon
+    calibration: CalibrationTarget
+
+
+class Scenario(Frozen):
+    description: str
+    overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
+
+
+class SeriesRow(Frozen):
+    """One row of a history CSV."""
+
+    year: int = Field(ge=1950, le=2100)
+    region: str = Field(min_length=1)
+    value: float = Field(ge=0)
+    unit: str
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite_value(cls, v: float) -> float:
+        return _finite(v)
+
+
+class EvSalesRow(SeriesRow):
+    powertrain: Literal["BEV", "PHEV"]
+    unit: Literal["vehicles"]
+
+
+class WindRow(SeriesRow):
+    location: Literal["onshore", "offshore"]
+    unit: Literal["GW"]
+
+
+class Assumptions(BaseModel):
+    """Everything the model reads, validated and cross-checked."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    sources: dict[str, Source]
+    parameters: dict[str, Parameter]
+    structure: Structure
+    model: ModelConfig
+    scenarios: dict[str, Scenario]
+    ev_car_sales: pd.DataFrame  # year, region, powertrain, value [vehicles]
+    wind_installations: pd.DataFrame  # year, region, location, value [GW]

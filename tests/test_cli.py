@@ -1,0 +1,100 @@
+"""The command line end to end, in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+EXE = shutil.which("magnet-forecast") or str(Path(sys.executable).parent / "magnet-forecast")
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_demand_table_for_base_covers_every_year_to_2050():
+    r = run("demand", "--scenario", "base")
+    assert r.returncode == 0, r.stderr
+    assert "2050" in r.stdout and "ev_bev" in r.stdout and "total" in r.stdout
+
+
+def test_demand_csv_is_the_whole_tidy_table():
+    r = run("demand", "--format", "csv", "--start", "2024", "--end", "2030")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(StringIO(r.stdout))
+    assert list(df.columns) == ["year", "scenario", "segment", "material", "unit", "value"]
+    assert df["year"].min() == 2024 and df["year"].max() == 2030
+    assert set(df["material"]) == {"NdFeB", "Nd", "Pr", "Dy", "Tb"}
+    assert set(df["unit"]) == {"t_magnet", "t_oxide"}
+
+
+def test_demand_json_by_material():
+    r = run("demand", "--format", "json", "--scenario", "thrifting", "--start", "2040", "--end", "2040")
+    records = json.loads(r.stdout)
+    assert {rec["scenario"] for rec in records} == {"thrifting"}
+    r2 = run("demand", "--by", "material", "--start", "2040", "--end", "2041")
+    assert "Dy t_oxide" in r2.stdout
+
+
+def test_calibration_json_reports_ratio_and_moved_parameters():
+    r = run("calibration", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)
+    for key in ("target_ratio", "achieved_ratio", "uncalibrated_ratio", "base_year", "target_year", "parameters"):
+        assert key in c
+    assert abs(c["achieved_ratio"] - 4.0) <= 0.04
+    assert {"name", "before", "after", "low", "high"} <= set(c["parameters"][0])
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("demand", "--scenario", "nope"), "unknown scenario 'nope'"),
+        (("demand", "--start", "1800"), "--start 1800 is outside the horizon"),
+        (("demand", "--start", "2040", "--end", "2030"), "after --end"),
+    ],
+)
+def test_user_errors_exit_2_with_a_clear_message(args, needle):
+    r = run(*args)
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_validate_ok_and_bad_directory(assumptions_copy):
+    ok = run("assumptions", "validate", str(assumptions_copy))
+    assert ok.returncode == 0 and ok.stdout.startswith("ok:")
+    p = assumptions_copy / "parameters.yaml"
+    p.write_text(p.read_text().replace("unit: kg_per_motor", "unit: kg_per_moth"))
+    bad = run("assumptions", "validate", str(assumptions_copy))
+    assert bad.returncode != 0
+    assert "parameters.yaml: ev.motor_kg.unit" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_assumptions_env_var_selects_another_directory(assumptions_copy):
+    p = assumptions_copy / "scenarios.yaml"
+    p.write_text(p.read_text() + "  extra:\n    description: env test\n    overrides: {}\n")
+    r = run(
+        "demand",
+        "--scenario",
+        "extra",
+        "--start",
+        "2030",
+        "--end",
+        "2030",
+        env={"MAGNET_FORECAST_ASSUMPTIONS": str(assumptions_copy)},
+    )
+    assert r.returncode == 0, r.stderr
+    r2 = run(
+        "--assumptions", str(assumptions_copy), "demand", "--scenario", "extra", "--start", "2030", "--end", "2030"
+    )
+    assert r2.returncode == 0, r2.stderr

@@ -1,0 +1,64 @@
+"""Driver projections: the logistic fit and history-then-trend series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from forecast.drivers import LogisticFit, fit_logistic, project_drivers
+from forecast.scenarios import apply_overrides, resolve_parameters
+
+
+@given(
+    cap=st.floats(1e3, 1e8),
+    rate=st.floats(0.05, 1.0),
+    midpoint=st.floats(2015, 2040),
+)
+def test_logistic_fit_recovers_an_exact_logistic(cap, rate, midpoint):
+    years = np.arange(2010, 2025)
+    truth = LogisticFit(cap, rate, midpoint)
+    values = truth(years)
+    if ((values > 0) & (values < cap * (1 - 1e-9))).sum() < 5:
+        return
+    fit = fit_logistic(years, values, cap)
+    assert fit.rate == pytest.approx(rate, rel=1e-4)
+    assert fit.midpoint_year == pytest.approx(midpoint, abs=1e-3)
+
+
+def test_flat_history_falls_back_to_the_last_level():
+    fit = fit_logistic(np.arange(2015, 2020), np.array([5.0, 5.0, 5.0, 4.0, 4.0]), cap=100.0)
+    assert fit.rate == 0.0
+    assert fit(np.array([2030]))[0] == pytest.approx(4.0)
+
+
+def test_too_short_history_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least two observations"):
+        fit_logistic(np.array([2020]), np.array([3.0]), cap=10.0)
+
+
+def test_history_is_kept_and_projection_follows(assumptions):
+    params = resolve_parameters(assumptions, "base")
+    years = np.arange(2015, 2051)
+    d = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
+    bev = d[d["driver"] == "ev_car_sales.BEV"].set_index("year")
+    assert bev.loc[2023, "value"] == 9_500_000 and bev.loc[2023, "kind"] == "history"
+    assert bev.loc[2030, "kind"] == "projection"
+    on = d[d["driver"] == "wind_installs.onshore"].set_index("year")
+    assert on.loc[2024, "value"] == 109.0
+    cap = params["drivers.ev_car_market_cap"].value
+    total = d[d["driver"].str.startswith("ev_car_sales")].groupby("year")["value"].sum()
+    assert (total <= cap * 1.0001).all()
+
+
+def test_sales_multiplier_scales_projection_only(assumptions):
+    params = resolve_parameters(assumptions, "base")
+    years = np.arange(2020, 2041)
+    up = apply_overrides(params, {"drivers.ev_sales_multiplier": 1.2})
+    d0 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
+    d1 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, up, years)
+    v0 = d0.set_index(["driver", "year"])["value"]
+    v1 = d1.set_index(["driver", "year"])["value"]
+    assert v1[("ev_car_sales.BEV", 2022)] == v0[("ev_car_sales.BEV", 2022)]
+    assert v1[("ev_car_sales.BEV", 2035)] == pytest.approx(1.2 * v0[("ev_car_sales.BEV", 2035)])

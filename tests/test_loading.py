@@ -1,0 +1,159 @@
+"""Validation of assumption directories: one clear message per problem, naming file and place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from forecast.loading import AssumptionsError, load_assumptions
+
+
+def _edit_yaml(path: Path, edit) -> None:
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _problems(directory: Path) -> list[str]:
+    with pytest.raises(AssumptionsError) as exc:
+        load_assumptions(directory)
+    return [str(p) for p in exc.value.problems]
+
+
+def test_bundled_assumptions_are_valid(assumptions):
+    assert "base" in assumptions.scenarios
+    assert len(assumptions.parameters) > 40
+
+
+def test_every_parameter_has_unit_range_and_known_source(assumptions):
+    for name, p in assumptions.parameters.items():
+        assert p.unit, name
+        assert p.low <= p.high, name
+        assert p.source in assumptions.sources, name
+
+
+def test_every_series_row_cites_a_known_source(assumptions):
+    for df in (assumptions.ev_car_sales, assumptions.wind_installations):
+        assert set(df["source"]) <= set(assumptions.sources)
+
+
+def test_every_source_has_title_publisher_year_url(assumptions):
+    for sid, s in assumptions.sources.items():
+        assert s.title and s.publisher and s.year and s.url, sid
+
+
+def test_missing_source_is_named(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].pop("source"))
+    msgs = _problems(assumptions_copy)
+    assert any("parameters.yaml: ev.motor_kg.source" in m and "Field required" in m for m in msgs)
+
+
+def test_unknown_source_id_is_named(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(source="nobody_2099"))
+    msgs = _problems(assumptions_copy)
+    assert any("ev.motor_kg.source" in m and "nobody_2099" in m for m in msgs)
+
+
+def test_unknown_unit_is_named(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(unit="furlongs"))
+    msgs = _problems(assumptions_copy)
+    assert any("ev.motor_kg.unit" in m and "furlongs" in m for m in msgs)
+
+
+def test_negative_value_is_rejected(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(value=-1, low=-2))
+    msgs = _problems(assumptions_copy)
+    assert any("ev.motor_kg" in m and "negative" in m for m in msgs)
+
+
+def test_non_numeric_value_is_rejected(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(value="lots"))
+    msgs = _problems(assumptions_copy)
+    assert any("ev.motor_kg.value" in m and "lots" in m for m in msgs)
+
+
+def test_range_low_above_high_is_rejected(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(low=3.0, high=2.0))
+    msgs = _problems(assumptions_copy)
+    assert any("ev.motor_kg" in m and "low 3.0 > high 2.0" in m for m in msgs)
+
+
+def test_shares_not_summing_to_one_are_rejected(assumptions_copy):
+    _edit_yaml(
+        assumptions_copy / "parameters.yaml",
+        lambda d: d["wind.onshore.share.direct_drive"].update(trajectory={2024: 0.5, 2050: 0.25}),
+    )
+    msgs = _problems(assumptions_copy)
+    assert any("wind.onshore.share" in m and "expected 1" in m for m in msgs)
+
+
+def test_duplicate_year_names_the_row(assumptions_copy):
+    path = assumptions_copy / "series" / "ev_car_sales.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any(f"ev_car_sales.csv: row {len(lines) + 1}: duplicate year 2012" in m for m in msgs)
+
+
+def test_missing_year_is_reported(assumptions_copy):
+    path = assumptions_copy / "series" / "wind_installations.csv"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,onshore")]
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any("World/onshore" in m and "missing years [2020]" in m for m in msgs)
+
+
+def test_bad_csv_value_names_row_and_value(assumptions_copy):
+    path = assumptions_copy / "series" / "ev_car_sales.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace(",vehicles,", ",vehicles,").replace("2013,World,BEV,110000", "2013,World,BEV,NaN")
+    lines[5] = lines[5].replace("vehicles", "cars")
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any("row 4" in m and "value" in m for m in msgs), msgs
+    assert any("row 6" in m and "unit" in m and "cars" in m for m in msgs), msgs
+
+
+def test_every_problem_is_reported_not_just_the_first(assumptions_copy):
+    def edit(d):
+        d["ev.motor_kg"].update(unit="furlongs")
+        d["manufacturing.magnet_yield"].update(low=0.9, high=0.1)
+
+    _edit_yaml(assumptions_copy / "parameters.yaml", edit)
+    msgs = _problems(assumptions_copy)
+    assert any("ev.motor_kg" in m for m in msgs) and any("manufacturing.magnet_yield" in m for m in msgs)
+
+
+def test_invalid_yaml_names_the_line(assumptions_copy):
+    (assumptions_copy / "scenarios.yaml").write_text("scenarios:\n  base: [unclosed\n")
+    msgs = _problems(assumptions_copy)
+    assert any(m.startswith("scenarios.yaml: line") for m in msgs)
+
+
+def test_wrong_encoding_is_reported(assumptions_copy):
+    (assumptions_copy / "model.yaml").write_bytes("horizon: caf\xe9".encode("latin-1"))
+    msgs = _problems(assumptions_copy)
+    assert any("model.yaml" in m and "UTF-8" in m for m in msgs)
+
+
+def test_missing_required_parameter_is_reported(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d.pop("wind.t_per_mw.direct_drive"))
+    msgs = _problems(assumptions_copy)
+    assert "parameters.yaml: wind.t_per_mw.direct_drive: missing; the model needs this parameter" in msgs
+
+
+def test_scenario_override_of_unknown_or_out_of_range_parameter(assumptions_copy):
+    def edit(d):
+        d["scenarios"]["bad"] = {"description": "x", "overrides": {"no.such": 1.0, "ev.motor_kg": 9.0}}
+
+    _edit_yaml(assumptions_copy / "scenarios.yaml", edit)
+    msgs = _problems(assumptions_copy)
+    assert any("scenarios.bad.overrides.no.such" in m and "unknown parameter" in m for m in msgs)
+    assert any("scenarios.bad.overrides.ev.motor_kg" in m and "outside its range" in m for m in msgs)
+
+
+def test_missing_directory(tmp_path):
+    msgs = _problems(tmp_path / "nowhere")
+    assert "not found" in msgs[0]
