@@ -157,3 +157,10 @@ def test_scenario_override_of_unknown_or_out_of_range_parameter(assumptions_copy
 def test_missing_directory(tmp_path):
     msgs = _problems(tmp_path / "nowhere")
     assert "not found" in msgs[0]
+
+
+def test_regional_electric_car_sales_add_up_to_the_world(assumptions):
+    df = assumptions.ev_car_sales
+    regions = df[df["region"] != "World"].groupby(["year", "powertrain"])["value"].sum()
+    world = df[df["region"] == "World"].set_index(["year", "powertrain"])["value"]
+    assert (regions.loc[world.index] == world).all()
