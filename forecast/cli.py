@@ -12,10 +12,12 @@ import pandas as pd
 import typer
 
 from forecast.calibration import CalibrationResult, calibrate
+from forecast.gap import GAP_STAGES, REGIONS, gap_table
 from forecast.loading import AssumptionsError, default_assumptions_dir, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
-from forecast.scenarios import scenario_names
+from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
+from forecast.supply import CHAIN, stage_capacity
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="NdFeB magnet and rare-earth demand outlook.")
 assumptions_app = typer.Typer(no_args_is_help=True, help="Work with assumption directories.")
@@ -33,6 +35,11 @@ class Format(StrEnum):
 class TableFormat(StrEnum):
     table = "table"
     json = "json"
+
+
+class Weighting(StrEnum):
+    nameplate = "nameplate"
+    risked = "risked"
 
 
 class By(StrEnum):
@@ -155,6 +162,76 @@ def calibration(
     typer.echo(json.dumps(c.to_dict(), indent=2) if fmt is TableFormat.json else _calibration_table(c))
     if not c.reachable:
         raise typer.Exit(1)
+
+
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        _fail(f"{name} {value!r} is not known; expected one of {list(allowed)}")
+
+
+@app.command()
+def supply(
+    stage: Annotated[str | None, typer.Option(help="mine, separation, metal_alloy, magnet or recycling.")] = None,
+    weighting: Annotated[Weighting, typer.Option(help="nameplate or risked (probability x delay).")] = Weighting.risked,
+    start: Annotated[int | None, typer.Option(help="First year.")] = None,
+    end: Annotated[int | None, typer.Option(help="Last year.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
+) -> None:
+    """Planned non-Chinese capacity by stage [t/yr]: NdFeB-equivalent, NdPr / Dy / Tb oxide."""
+    a = _load()
+    _choice("--stage", stage, (*CHAIN, "recycling"))
+    s, e = _check_years(a, start, end)
+    cap = stage_capacity(a, resolve_parameters(a, "base", calibrate(a).calibrated), horizon_years(a, s, e))
+    cap = cap[cap["weighting"] == weighting.value]
+    if stage:
+        cap = cap[cap["stage"] == stage]
+    cap = cap.rename(columns={"value": "capacity_t"})
+    if fmt is Format.table:
+        m = cap[cap["material"] == "NdFeB"]
+        wide = m.pivot_table(index="year", columns="stage", values="capacity_t", aggfunc="sum")
+        typer.echo(
+            f"Non-Chinese capacity, {weighting.value}, t NdFeB-equivalent per year\n"
+            + wide.round(0).astype("int64").to_string()
+        )
+    elif fmt is Format.csv:
+        cap.to_csv(sys.stdout, index=False)
+    else:
+        typer.echo(cap.to_json(orient="records"))
+
+
+@app.command()
+def gap(
+    scenario: Annotated[str, typer.Option(help="Scenario name.")] = "base",
+    stage: Annotated[str | None, typer.Option(help="A chain stage, recycling, or chain (deliverable output).")] = None,
+    region: Annotated[str, typer.Option(help="world or ex_china.")] = "ex_china",
+    material: Annotated[str, typer.Option(help="NdFeB, NdPr, Dy or Tb (table view).")] = "NdFeB",
+    start: Annotated[int | None, typer.Option(help="First year.")] = None,
+    end: Annotated[int | None, typer.Option(help="Last year.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
+) -> None:
+    """Demand against non-Chinese supply: gap, coverage and the binding stage, per year."""
+    a = _load()
+    if scenario not in a.scenarios:
+        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
+    _choice("--stage", stage, GAP_STAGES)
+    _choice("--region", region, REGIONS)
+    _choice("--material", material, ("NdFeB", "NdPr", "Dy", "Tb"))
+    s, e = _check_years(a, start, end)
+    g = gap_table(a, scenario, calibrate(a).calibrated, horizon_years(a, s, e))
+    g = g[g["region"] == region]
+    if stage:
+        g = g[g["stage"] == stage]
+    if fmt is Format.csv:
+        g.to_csv(sys.stdout, index=False)
+    elif fmt is Format.json:
+        typer.echo(g.to_json(orient="records"))
+    else:
+        t = g[(g["material"] == material)].drop(columns=["scenario", "region", "material"])
+        num = ["demand_t", "supply_nameplate_t", "supply_risked_t", "gap_t", "gap_nameplate_t"]
+        t[num] = t[num].round(0)
+        t[["coverage", "coverage_nameplate"]] = t[["coverage", "coverage_nameplate"]].round(3)
+        typer.echo(f"{material} demand ({region}) against non-Chinese supply, scenario {scenario} [t/yr]")
+        typer.echo(t.to_string(index=False))
 
 
 @assumptions_app.command("validate")

@@ -26,6 +26,7 @@ from forecast.schemas import (
     Scenario,
     Source,
     Structure,
+    SupplyProject,
     WindRow,
 )
 
@@ -149,6 +150,56 @@ def _read_series(
     return df[~dup].drop(columns=["_line"]).reset_index(drop=True)
 
 
+PROJECTS_FILE = "supply/projects.csv"
+
+
+def _read_projects(root: Path, problems: list[Problem]) -> list[SupplyProject]:
+    """Supply projects, one per row; problems name the row number (header is row 1)."""
+    text = _read_text(root / PROJECTS_FILE, PROJECTS_FILE, problems)
+    if text is None:
+        return []
+    reader = csv.DictReader(io.StringIO(text))
+    fields = set(SupplyProject.model_fields)
+    missing = {f for f, info in SupplyProject.model_fields.items() if info.is_required()} - set(reader.fieldnames or [])
+    if missing:
+        problems.append(Problem(PROJECTS_FILE, "header", f"missing columns {sorted(missing)}"))
+        return []
+    out: list[SupplyProject] = []
+    seen: dict[str, int] = {}
+    for line_no, raw in enumerate(reader, start=2):
+        row = {k: v.strip() for k, v in raw.items() if k in fields and isinstance(v, str) and v.strip() != ""}
+        where = f"row {line_no}"
+        if "capacity" in row and "unit" not in row:
+            problems.append(
+                Problem(PROJECTS_FILE, where, "capacity given without a unit; expected a unit column value")
+            )
+            continue
+        if "own_feed" in row:
+            if row["own_feed"].lower() not in ("yes", "no", "true", "false"):
+                problems.append(
+                    Problem(PROJECTS_FILE, f"{where}.own_feed", f"got {row['own_feed']!r}; expected yes or no")
+                )
+                continue
+            row["own_feed"] = row["own_feed"].lower() in ("yes", "true")  # type: ignore[assignment]
+        try:
+            project = SupplyProject.model_validate(row)
+        except ValidationError as err:
+            problems.extend(_pydantic_problems(PROJECTS_FILE, where, err))
+            continue
+        if project.id in seen:
+            problems.append(
+                Problem(PROJECTS_FILE, where, f"duplicate id {project.id!r} (first on row {seen[project.id]})")
+            )
+            continue
+        seen[project.id] = line_no
+        out.append(project)
+    ids = {p.id for p in out}
+    for p in out:
+        if p.feeds and p.feeds not in ids:
+            problems.append(Problem(PROJECTS_FILE, f"row {seen[p.id]}.feeds", f"unknown project id {p.feeds!r}"))
+    return out
+
+
 def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
     sources: dict[str, Source] = a["sources"]
     parameters: dict[str, Parameter] = a["parameters"]
@@ -250,6 +301,7 @@ def load_assumptions(directory: str | Path) -> Assumptions:
             problems.extend(_pydantic_problems(rel, key, err))
     for key, (rel, row_model, keys) in SERIES_FILES.items():
         a[key] = _read_series(root, rel, row_model, keys, problems)
+    a["projects"] = _read_projects(root, problems)
     _cross_check(a, problems)
     if problems:
         raise AssumptionsError(problems)

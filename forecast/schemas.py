@@ -28,6 +28,7 @@ KNOWN_UNITS: frozenset[str] = frozenset(
         "mass_fraction",
         "g_per_mol",
         "year",
+        "years",
     }
 )
 
@@ -151,6 +152,7 @@ ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb")
 class Structure(Frozen):
     segments: dict[str, Segment]
     elements: dict[str, Element]
+    supply_grade: Literal["high_coercivity", "standard"] = "high_coercivity"
 
     @field_validator("elements")
     @classmethod
@@ -164,11 +166,14 @@ class Structure(Frozen):
 class Horizon(Frozen):
     first_year: int = Field(ge=1990, le=2100)
     last_year: int = Field(ge=1990, le=2100)
+    stock_first_year: int = Field(ge=1950, le=2100)
 
     @model_validator(mode="after")
     def _ordered(self) -> Horizon:
         if self.first_year >= self.last_year:
             raise ValueError("first_year must be before last_year")
+        if self.stock_first_year > self.first_year:
+            raise ValueError("stock_first_year must not be after first_year")
         return self
 
 
@@ -227,6 +232,54 @@ class WindRow(SeriesRow):
     unit: Literal["GW"]
 
 
+STAGES: tuple[str, ...] = ("mine", "separation", "metal_alloy", "magnet", "recycling")
+STATUSES: tuple[str, ...] = ("operating", "construction", "financed", "permitted", "feasibility", "announced")
+STAGE_UNITS: dict[str, frozenset[str]] = {
+    "mine": frozenset({"t_TREO_concentrate", "t_NdPr_oxide"}),
+    "separation": frozenset({"t_NdPr_oxide", "t_TREO_separated", "t_Dy_oxide", "t_Tb_oxide"}),
+    "metal_alloy": frozenset({"t_NdPr_metal", "t_NdFeB_alloy"}),
+    "magnet": frozenset({"t_NdFeB_magnet"}),
+    "recycling": frozenset({"t_NdFeB_magnet", "t_magnet_feed", "t_TREO_separated"}),
+}
+SUPPLY_UNITS: frozenset[str] = frozenset().union(*STAGE_UNITS.values())
+
+
+class SupplyProject(Frozen):
+    """One facility outside China at one stage of the mine-to-magnet chain."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    project: str = Field(min_length=2)
+    company: str = Field(min_length=2)
+    country: str = Field(min_length=2)
+    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]
+    unit: str
+    capacity: float | None = Field(default=None, ge=0)
+    first_year: int = Field(ge=1950, le=2100)
+    years_to_full: int = Field(ge=1, le=30)
+    status: Literal["operating", "construction", "financed", "permitted", "feasibility", "announced"]
+    ndpr_share_of_treo: float | None = Field(default=None, ge=0, le=1)
+    own_feed: bool = False
+    feeds: str | None = None
+    source_title: str = Field(min_length=3)
+    source_publisher: str = Field(min_length=2)
+    source_url: str = Field(pattern=r"^https?://")
+    note: str | None = None
+
+    @field_validator("capacity")
+    @classmethod
+    def _finite_capacity(cls, v: float | None) -> float | None:
+        return None if v is None else _finite(v)
+
+    @model_validator(mode="after")
+    def _unit_fits_stage(self) -> SupplyProject:
+        if self.unit not in SUPPLY_UNITS:
+            raise ValueError(f"unknown unit {self.unit!r}; expected one of {sorted(SUPPLY_UNITS)}")
+        if self.unit not in STAGE_UNITS[self.stage]:
+            allowed = sorted(STAGE_UNITS[self.stage])
+            raise ValueError(f"unit {self.unit!r} does not fit stage {self.stage!r}; expected one of {allowed}")
+        return self
+
+
 class Assumptions(BaseModel):
     """Everything the model reads, validated and cross-checked."""
 
@@ -239,3 +292,4 @@ class Assumptions(BaseModel):
     scenarios: dict[str, Scenario]
     ev_car_sales: pd.DataFrame  # year, region, powertrain, value [vehicles]
     wind_installations: pd.DataFrame  # year, region, location, value [GW]
+    projects: list[SupplyProject] = Field(default_factory=list)

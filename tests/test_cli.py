@@ -98,3 +98,41 @@ def test_assumptions_env_var_selects_another_directory(assumptions_copy):
         "--assumptions", str(assumptions_copy), "demand", "--scenario", "extra", "--start", "2030", "--end", "2030"
     )
     assert r2.returncode == 0, r2.stderr
+
+
+def test_gap_magnet_stage_json_has_the_documented_fields():
+    r = run("gap", "--scenario", "base", "--stage", "magnet", "--format", "json", "--start", "2030", "--end", "2031")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)[0]
+    for key in (
+        "year",
+        "scenario",
+        "region",
+        "stage",
+        "material",
+        "demand_t",
+        "supply_nameplate_t",
+        "supply_risked_t",
+        "gap_t",
+        "coverage",
+        "binding_stage",
+    ):
+        assert key in rec
+
+
+def test_gap_table_and_supply_table():
+    r = run("gap", "--stage", "magnet", "--region", "world", "--start", "2030", "--end", "2030")
+    assert r.returncode == 0 and "binding_stage" in r.stdout
+    s = run(
+        "supply", "--weighting", "nameplate", "--stage", "magnet", "--format", "csv", "--start", "2030", "--end", "2030"
+    )
+    df = pd.read_csv(StringIO(s.stdout))
+    assert set(df["stage"]) == {"magnet"} and set(df["weighting"]) == {"nameplate"}
+
+
+@pytest.mark.parametrize(
+    "args", [("gap", "--region", "mars"), ("supply", "--stage", "smelting"), ("gap", "--scenario", "x")]
+)
+def test_gap_and_supply_reject_unknown_choices(args):
+    r = run(*args)
+    assert r.returncode == 2 and "expected one of" in r.stderr
