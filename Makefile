@@ -1,10 +1,13 @@
-# Two commands for a new user: `make run` (main job) and `make test` (all tests).
+# Two commands for a new user: `make serve` (the service) and `make test` (all tests).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install serve run test lint bench bench-api clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +19,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+serve: $(STAMP)  ## start the HTTP service on its embedded defaults
+	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+
 run: $(STAMP)  ## print the base-scenario demand table
 	$(BIN)/magnet-forecast demand --scenario base
 
@@ -25,6 +31,9 @@ test: $(STAMP)  ## lint and run every test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_forecast.py
+
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/bench_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -106,7 +106,11 @@ def gap_table(
     years: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Demand, non-Chinese supply (nameplate and risked), gap and coverage by stage and material."""
-    params = resolve_parameters(a, scenario, calibrated)
+    return gap_for_params(a, resolve_parameters(a, scenario, calibrated), scenario, years)
+
+
+def gap_for_params(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`gap_table` for an explicit parameter set (what-if requests); scenario is the label."""
     if years is None:
         years = np.arange(a.model.horizon.first_year, a.model.horizon.last_year + 1)
     demand = demand_by_material(

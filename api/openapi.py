@@ -1,0 +1,51 @@
+"""OpenAPI schema with the allowed values of the loaded forecast (scenarios, segments, years)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from forecast.bundle import ForecastBundle
+from forecast.gap import GAP_STAGES, REGIONS
+from forecast.schemas import ELEMENTS, STAGES
+from forecast.supply import WEIGHTINGS
+
+GAP_MATERIALS = ["NdFeB", "NdPr", "Dy", "Tb"]
+
+
+def _allowed(path: str, name: str, b: ForecastBundle) -> list[Any] | None:
+    return {
+        "scenario": b.scenarios,
+        "segment": list(b.assumptions.structure.segments),
+        "region": list(REGIONS),
+        "weighting": list(WEIGHTINGS),
+        "stage": list(GAP_STAGES) if path.endswith("/gap") else list(STAGES),
+        "element": ["NdFeB", *ELEMENTS] if path.endswith("/demand") else GAP_MATERIALS,
+    }.get(name)
+
+
+def custom_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with enums and year bounds taken from the active forecast."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    b: ForecastBundle | None = app.state.forecast.bundle
+    if b is not None:
+        h = b.assumptions.model.horizon
+        for path, ops in schema.get("paths", {}).items():
+            for op in ops.values():
+                for p in op.get("parameters", []):
+                    target = p.get("schema", {})
+                    variants = target.get("anyOf", [target])
+                    string_schema = next((v for v in variants if v.get("type") == "string"), None)
+                    allowed = _allowed(path, p["name"], b)
+                    if allowed is not None and string_schema is not None:
+                        string_schema["enum"] = allowed
+                    if p["name"] in ("start", "end"):
+                        for v in variants:
+                            if v.get("type") == "integer":
+                                v.update(minimum=h.first_year, maximum=h.last_year)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,371 @@
+"""Thin HTTP routes: validate parameters, pick rows from the in-memory forecast, render."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from api.errors import APIError, ErrorBody
+from api.render import etag, to_csv_bytes, to_json_bytes
+from api.schemas import (
+    AssumptionsResponse,
+    CalibrationResponse,
+    DemandResponse,
+    ForecastRequest,
+    ForecastResponse,
+    GapResponse,
+    HealthResponse,
+    ReadyResponse,
+    ScenariosResponse,
+    SupplyResponse,
+)
+from api.state import ForecastState, Rendered
+from forecast.bundle import ForecastBundle
+from forecast.gap import GAP_STAGES, REGIONS, gap_for_params
+from forecast.model import demand_for_params
+from forecast.scenarios import apply_overrides, resolve_parameters
+from forecast.schemas import ELEMENTS, STAGES, SupplyProject
+from forecast.supply import WEIGHTINGS
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DEMAND_MATERIALS: tuple[str, ...] = ("NdFeB", *ELEMENTS)
+GAP_MATERIALS: tuple[str, ...] = ("NdFeB", "NdPr", "Dy", "Tb")
+FORMATS: tuple[str, ...] = ("json", "csv")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "A parameter is invalid; the body names it and the allowed values."},
+    503: {"model": ErrorBody, "description": "No forecast is loaded yet."},
+}
+CSV_RESPONSE = {"text/csv": {"schema": {"type": "string"}}}
+
+FormatQ = Annotated[
+    Literal["json", "csv"] | None, Query(description="json (default) or csv; or send Accept: text/csv.")
+]
+StartQ = Annotated[int | None, Query(description="First year (default: horizon start).", examples=[2024])]
+EndQ = Annotated[int | None, Query(description="Last year (default: 2050).", examples=[2040])]
+
+
+def _state(request: Request) -> ForecastState:
+    return request.app.state.forecast
+
+
+def _bundle(request: Request) -> ForecastBundle:
+    b = _state(request).bundle
+    if b is None:
+        raise APIError(503, "no forecast loaded yet")
+    return b
+
+
+def _choose(name: str, value: str | None, allowed: list[str] | tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise APIError(422, f"unknown {name} {value!r}", parameter=name, allowed=list(allowed), value=value)
+
+
+def _years(b: ForecastBundle, start: int | None, end: int | None) -> tuple[int, int]:
+    h = b.assumptions.model.horizon
+    s, e = start if start is not None else h.first_year, end if end is not None else h.last_year
+    for name, y in (("start", s), ("end", e)):
+        if not h.first_year <= y <= h.last_year:
+            raise APIError(
+                422,
+                f"{name} {y} is outside the horizon {h.first_year}-{h.last_year}",
+                parameter=name,
+                allowed=[h.first_year, h.last_year],
+                value=y,
+            )
+    if s > e:
+        raise APIError(422, f"start {s} is after end {e}", parameter="start", allowed=[h.first_year, e], value=s)
+    return s, e
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _serve(
+    request: Request, route: str, key: dict[str, Any], csv: bool, build: Callable[[], tuple[pd.DataFrame, dict]]
+) -> Response:
+    """Cached, ETag'd JSON or CSV of a table; the table is only built on a cache miss."""
+    state = _state(request)
+    b = _bundle(request)
+    norm = json.dumps(key, sort_keys=True, default=str)
+    cache_key = (b.version, route, norm, csv)
+    hit = state.cache.get(cache_key)
+    if hit is None:
+        df, extra = build()
+        body = to_csv_bytes(df, b.version) if csv else to_json_bytes(b.version, df, **extra)
+        hit = Rendered(
+            body, "text/csv; charset=utf-8" if csv else "application/json", etag(b.version, route, norm, str(csv))
+        )
+        state.cache.put(cache_key, hit)
+    headers = {
+        "ETag": hit.etag,
+        "Cache-Control": f"public, max-age={request.app.state.settings.cache_max_age_s}",
+        "Vary": "Accept, Accept-Encoding",
+    }
+    if request.headers.get("if-none-match") == hit.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(hit.body, media_type=hit.media_type, headers=headers)
+
+
+def _json(b: ForecastBundle, payload: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse({"assumptions_version": b.version, **payload}, status_code=status)
+
+
+router = APIRouter()
+v1 = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@router.get("/health", response_model=HealthResponse, tags=["operations"])
+def health(request: Request) -> dict[str, Any]:
+    """The process is alive."""
+    b = _state(request).bundle
+    return {"status": "ok", "assumptions_version": b.version if b else None}
+
+
+@router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}}, tags=["operations"])
+def ready(request: Request) -> JSONResponse:
+    """A forecast is loaded and being served."""
+    st = _state(request)
+    body = {"ready": st.ready, "assumptions_version": st.bundle.version if st.bundle else "", "loaded_at": st.loaded_at}
+    return JSONResponse(body, status_code=200 if st.ready else 503)
+
+
+@v1.get("/scenarios", response_model=ScenariosResponse, tags=["forecast"])
+def scenarios(request: Request) -> JSONResponse:
+    """Scenarios and the parameter overrides that define them."""
+    b = _bundle(request)
+    out = []
+    for name in b.scenarios:
+        sc = b.assumptions.scenarios[name]
+        ov = {k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in sc.overrides.items()}
+        out.append({"name": name, "description": sc.description, "overrides": ov})
+    return _json(b, {"scenarios": out})
+
+
+@v1.get("/demand", response_model=DemandResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["forecast"])
+def demand(
+    request: Request,
+    scenario: Annotated[str, Query(description="Scenario name (GET /v1/scenarios).", examples=["base"])] = "base",
+    start: StartQ = None,
+    end: EndQ = None,
+    segment: Annotated[str | None, Query(description="One segment, e.g. ev_bev.", examples=["ev_bev"])] = None,
+    element: Annotated[str | None, Query(description="NdFeB, Nd, Pr, Dy or Tb.", examples=["Dy"])] = None,
+    unit: Annotated[Literal["t_magnet", "t_oxide"] | None, Query(description="t_magnet or t_oxide.")] = None,
+    format: FormatQ = None,
+) -> Response:
+    """World NdFeB demand by segment, and Nd, Pr, Dy, Tb in magnets and as oxide [t/yr]."""
+    b = _bundle(request)
+    _choose("scenario", scenario, b.scenarios)
+    _choose("segment", segment, list(b.assumptions.structure.segments))
+    _choose("element", element, DEMAND_MATERIALS)
+    s, e = _years(b, start, end)
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        d = b.demand
+        m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
+        if segment:
+            m &= d["segment"] == segment
+        if element:
+            m &= d["material"] == element
+        if unit:
+            m &= d["unit"] == unit
+        return d[m], {"scenario": scenario}
+
+    key = {"scenario": scenario, "s": s, "e": e, "segment": segment, "element": element, "unit": unit}
+    return _serve(request, "demand", key, _wants_csv(request, format), build)
+
+
+@v1.get("/supply", response_model=SupplyResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])
+def supply(
+    request: Request,
+    stage: Annotated[str | None, Query(description="mine, separation, metal_alloy, magnet or recycling.")] = None,
+    weighting: Annotated[str | None, Query(description="nameplate or risked.", examples=["risked"])] = None,
+    element: Annotated[str | None, Query(description="NdFeB (equivalent), NdPr, Dy or Tb.")] = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    format: FormatQ = None,
+) -> Response:
+    """Planned non-Chinese capacity by stage [t/yr]."""
+    b = _bundle(request)
+    _choose("stage", stage, STAGES)
+    _choose("weighting", weighting, WEIGHTINGS)
+    _choose("element", element, GAP_MATERIALS)
+    s, e = _years(b, start, end)
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        d = b.supply
+        m = (d["year"] >= s) & (d["year"] <= e)
+        for col, v in (("stage", stage), ("weighting", weighting), ("material", element)):
+            if v:
+                m &= d[col] == v
+        return d[m], {}
+
+    key = {"stage": stage, "w": weighting, "el": element, "s": s, "e": e}
+    return _serve(request, "supply", key, _wants_csv(request, format), build)
+
+
+@v1.get("/gap", response_model=GapResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])
+def gap(
+    request: Request,
+    scenario: Annotated[str, Query(description="Scenario name.", examples=["base"])] = "base",
+    stage: Annotated[str | None, Query(description="A chain stage, recycling, or chain.", examples=["magnet"])] = None,
+    region: Annotated[str | None, Query(description="world or ex_china.", examples=["ex_china"])] = None,
+    element: Annotated[str | None, Query(description="NdFeB, NdPr, Dy or Tb.")] = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    format: FormatQ = None,
+) -> Response:
+    """Demand against non-Chinese supply: gap, coverage and the binding stage of the chain."""
+    b = _bundle(request)
+    _choose("scenario", scenario, b.scenarios)
+    _choose("stage", stage, GAP_STAGES)
+    _choose("region", region, REGIONS)
+    _choose("element", element, GAP_MATERIALS)
+    s, e = _years(b, start, end)
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        d = b.gap
+        m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
+        for col, v in (("stage", stage), ("region", region), ("material", element)):
+            if v:
+                m &= d[col] == v
+        return d[m], {"scenario": scenario}
+
+    key = {"scenario": scenario, "stage": stage, "region": region, "el": element, "s": s, "e": e}
+    return _serve(request, "gap", key, _wants_csv(request, format), build)
+
+
+@v1.get("/calibration", response_model=CalibrationResponse, tags=["forecast"])
+def calibration(request: Request) -> JSONResponse:
+    """How the base scenario is tied to the DOE 2023 projection (demand fourfold by 2040)."""
+    b = _bundle(request)
+    return _json(b, b.calibration.to_dict())
+
+
+@v1.get("/assumptions", response_model=AssumptionsResponse, tags=["assumptions"])
+def assumptions(request: Request) -> JSONResponse:
+    """Every parameter with unit, range and source, and every source."""
+    b = _bundle(request)
+    a = b.assumptions
+    params = [
+        {
+            "name": n,
+            "value": p.value,
+            "trajectory": {str(y): v for y, v in p.trajectory.items()} if p.trajectory else None,
+            "unit": p.unit,
+            "low": p.low,
+            "high": p.high,
+            "source": p.source,
+            "note": p.note,
+        }
+        for n, p in sorted(a.parameters.items())
+    ]
+    sources = [{"id": k, **s.model_dump()} for k, s in sorted(a.sources.items())]
+    return _json(b, {"parameters": params, "sources": sources, "projects": len(a.projects)})
+
+
+def _what_if_projects(b: ForecastBundle, req: ForecastRequest) -> list[SupplyProject]:
+    known = {p.id for p in b.assumptions.projects}
+    out = []
+    for i, p in enumerate(req.extra_projects):
+        if p.id in known or sum(q.id == p.id for q in req.extra_projects) > 1:
+            raise APIError(422, f"duplicate project id {p.id!r}", parameter=f"extra_projects.{i}.id", value=p.id)
+        try:
+            out.append(
+                SupplyProject.model_validate(
+                    {
+                        **p.model_dump(),
+                        "source_title": "what-if request",
+                        "source_publisher": "request",
+                        "source_url": "https://localhost/what-if",
+                    }
+                )
+            )
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise APIError(422, str(first["msg"]), parameter=f"extra_projects.{i}.unit", value=p.unit) from None
+    return out
+
+
+@v1.post("/forecast", response_model=ForecastResponse, responses={413: {"model": ErrorBody}}, tags=["forecast"])
+def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
+    """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request)."""
+    b = _bundle(request)
+    settings = request.app.state.settings
+    _choose("scenario", body.scenario, b.scenarios)
+    if len(body.overrides) > settings.max_overrides:
+        raise APIError(422, f"at most {settings.max_overrides} overrides", parameter="overrides")
+    if len(body.extra_projects) > settings.max_extra_projects:
+        raise APIError(422, f"at most {settings.max_extra_projects} extra projects", parameter="extra_projects")
+    s, e = _years(b, body.start, body.end)
+    a = b.assumptions
+    params = resolve_parameters(a, body.scenario, b.calibration.calibrated)
+    for name, new in body.overrides.items():
+        if name not in params:
+            raise APIError(
+                422,
+                f"unknown parameter {name!r}",
+                parameter=f"overrides.{name}",
+                allowed=sorted(params)[:200],
+                value=None,
+            )
+        if isinstance(new, dict) and not all(1950 <= y <= 2100 for y in new):
+            raise APIError(422, "trajectory years must be within 1950-2100", parameter=f"overrides.{name}")
+        try:
+            params = apply_overrides(params, {name: new})
+        except ValidationError as err:
+            p = params[name]
+            raise APIError(
+                422,
+                err.errors()[0]["msg"],
+                parameter=f"overrides.{name}",
+                allowed=[p.low, p.high],
+                value=new if not isinstance(new, dict) else None,
+            ) from None
+    extra = _what_if_projects(b, body)
+    a2 = a.model_copy(update={"projects": [*a.projects, *extra]}) if extra else a
+    years = np.arange(s, e + 1)
+    dem = demand_for_params(a2, params, years)
+    dem.insert(1, "scenario", body.scenario)
+    gp = gap_for_params(a2, params, body.scenario, years)
+    overrides = {
+        k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()
+    }
+    payload = {
+        "scenario": body.scenario,
+        "overrides": overrides,
+        "demand": json.loads(dem.to_json(orient="records")),
+        "gap": json.loads(gp.to_json(orient="records")),
+    }
+    return _json(b, payload)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def dashboard() -> HTMLResponse:
+    return HTMLResponse((STATIC_DIR / "dashboard.html").read_text())
+
+
+@router.get("/static/dashboard.js", include_in_schema=False)
+def dashboard_js() -> FileResponse:
+    return FileResponse(
+        STATIC_DIR / "dashboard.js", media_type="text/javascript", headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+@router.get("/static/plotly.min.js", include_in_schema=False)
+def plotly_js() -> FileResponse:
+    """plotly.js from the installed plotly package: no CDN, works in closed networks."""
+    import plotly
+
+    path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+    return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

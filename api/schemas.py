@@ -1,0 +1,190 @@
+"""HTTP request and response shapes (pydantic), documented in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Versioned(BaseModel):
+    assumptions_version: str = Field(description="Content hash of the assumptions the answer was computed from.")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    assumptions_version: str | None = None
+
+
+class ReadyResponse(Versioned):
+    ready: bool
+    loaded_at: float | None = Field(default=None, description="Unix time the version was activated.")
+
+
+class ScenarioInfo(BaseModel):
+    name: str
+    description: str
+    overrides: dict[str, float | dict[str, float]]
+
+
+class ScenariosResponse(Versioned):
+    scenarios: list[ScenarioInfo]
+
+
+class DemandRecord(BaseModel):
+    year: int
+    scenario: str
+    segment: str
+    material: Literal["NdFeB", "Nd", "Pr", "Dy", "Tb"]
+    unit: Literal["t_magnet", "t_oxide"]
+    value: float = Field(description="t/yr: magnet in products (t_magnet) or oxide needed upstream (t_oxide).")
+
+
+class DemandResponse(Versioned):
+    scenario: str
+    records: list[DemandRecord]
+
+
+class SupplyRecord(BaseModel):
+    year: int
+    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]
+    weighting: Literal["nameplate", "risked"]
+    material: Literal["NdFeB", "NdPr", "Dy", "Tb"]
+    capacity_t: float = Field(description="t/yr: NdFeB-equivalent, or NdPr / Dy / Tb oxide.")
+
+
+class SupplyResponse(Versioned):
+    records: list[SupplyRecord]
+
+
+class GapRecord(BaseModel):
+    year: int
+    scenario: str
+    region: Literal["world", "ex_china"]
+    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling", "chain"]
+    material: Literal["NdFeB", "NdPr", "Dy", "Tb"]
+    demand_t: float
+    supply_nameplate_t: float
+    supply_risked_t: float
+    gap_t: float
+    gap_nameplate_t: float
+    coverage: float | None
+    coverage_nameplate: float | None
+    binding_stage: str
+
+
+class GapResponse(Versioned):
+    scenario: str
+    records: list[GapRecord]
+
+
+class MovedParameterOut(BaseModel):
+    name: str
+    unit: str
+    before: float | dict[str, float]
+    after: float | dict[str, float]
+    low: float
+    high: float
+    source: str
+
+
+class CalibrationResponse(Versioned):
+    quantity: str
+    statement: str
+    source: str
+    base_year: int
+    target_year: int
+    target_ratio: float
+    uncalibrated_ratio: float
+    achieved_ratio: float
+    tolerance: float
+    within_tolerance: bool
+    reachable: bool
+    stretch: float
+    parameters: list[MovedParameterOut]
+
+
+class ParameterInfo(BaseModel):
+    name: str
+    value: float | None
+    trajectory: dict[str, float] | None
+    unit: str
+    low: float
+    high: float
+    source: str
+    note: str | None
+
+
+class SourceInfo(BaseModel):
+    id: str
+    title: str
+    publisher: str
+    year: int
+    url: str
+    quote: str | None = None
+    note: str | None = None
+
+
+class AssumptionsResponse(Versioned):
+    parameters: list[ParameterInfo]
+    sources: list[SourceInfo]
+    projects: int = Field(description="Number of supply projects in the pipeline.")
+
+
+class ProjectIn(BaseModel):
+    """A what-if supply project (same fields as assumptions/supply/projects.csv)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    project: str = Field(default="what-if project", min_length=2, max_length=200)
+    company: str = Field(default="what-if", min_length=2, max_length=200)
+    country: str = Field(default="n/a", min_length=2, max_length=100)
+    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]
+    unit: str
+    capacity: float = Field(ge=0, le=1e7)
+    first_year: int = Field(ge=1950, le=2100)
+    years_to_full: int = Field(default=1, ge=1, le=30)
+    status: Literal["operating", "construction", "financed", "permitted", "feasibility", "announced"] = "announced"
+    ndpr_share_of_treo: float | None = Field(default=None, ge=0, le=1)
+
+
+class ForecastRequest(BaseModel):
+    """A scenario plus what-if overrides of named parameters and extra projects."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scenario": "base",
+                    "overrides": {"ev.motor_kg": 1.2, "ev.pm_motor_share": {"2024": 0.95, "2040": 0.7}},
+                    "extra_projects": [
+                        {
+                            "id": "new_magnet_plant",
+                            "stage": "magnet",
+                            "unit": "t_NdFeB_magnet",
+                            "capacity": 5000,
+                            "first_year": 2028,
+                            "status": "financed",
+                        }
+                    ],
+                    "start": 2024,
+                    "end": 2040,
+                }
+            ]
+        },
+    )
+
+    scenario: str = "base"
+    overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
+    extra_projects: list[ProjectIn] = Field(default_factory=list)
+    start: int | None = None
+    end: int | None = None
+
+
+class ForecastResponse(Versioned):
+    scenario: str
+    overrides: dict[str, float | dict[str, float]]
+    demand: list[DemandRecord]
+    gap: list[GapRecord]

@@ -1,0 +1,138 @@
+"use strict";
+// Dashboard: reads the JSON API of this same server and draws plotly charts.
+
+async function getJSON(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(url + " -> " + r.status);
+  return r.json();
+}
+
+function groupBy(records, key) {
+  const out = {};
+  for (const r of records) (out[r[key]] = out[r[key]] || []).push(r);
+  return out;
+}
+
+const LAYOUT = { margin: { t: 10, r: 10, b: 40, l: 70 }, legend: { orientation: "h", y: -0.15 }, hovermode: "x unified" };
+const CONFIG = { displaylogo: false, responsive: true };
+
+function markDrawn(id) { document.getElementById(id).dataset.drawn = "true"; }
+
+async function drawDemand(scenario) {
+  const d = await getJSON(`/v1/demand?scenario=${scenario}&element=NdFeB`);
+  const bySeg = groupBy(d.records, "segment");
+  const traces = Object.entries(bySeg).map(([seg, rows]) => ({
+    x: rows.map(r => r.year), y: rows.map(r => r.value), name: seg, stackgroup: "one", type: "scatter", mode: "none",
+  }));
+  await Plotly.newPlot("chart-demand", traces, { ...LAYOUT, yaxis: { title: "t NdFeB" } }, CONFIG);
+  markDrawn("chart-demand");
+}
+
+async function drawGap(scenario) {
+  const g = await getJSON(`/v1/gap?scenario=${scenario}&stage=magnet&region=ex_china&element=NdFeB`);
+  const x = g.records.map(r => r.year);
+  const traces = [
+    { x, y: g.records.map(r => r.demand_t), name: "demand outside China", type: "scatter", mode: "lines", line: { width: 3 } },
+    { x, y: g.records.map(r => r.supply_nameplate_t), name: "supply, nameplate", type: "scatter", mode: "lines", line: { dash: "dot" } },
+    { x, y: g.records.map(r => r.supply_risked_t), name: "supply, risked", type: "scatter", mode: "lines", fill: "tozeroy" },
+    { x, y: g.records.map(r => r.gap_t), name: "gap (risked)", type: "bar", opacity: 0.35 },
+  ];
+  await Plotly.newPlot("chart-gap", traces, { ...LAYOUT, yaxis: { title: "t NdFeB" } }, CONFIG);
+  markDrawn("chart-gap");
+}
+
+async function drawBinding(scenario) {
+  const s = await getJSON(`/v1/supply?weighting=risked&element=NdFeB`);
+  const g = await getJSON(`/v1/gap?scenario=${scenario}&stage=chain&region=ex_china&element=NdFeB`);
+  const byStage = groupBy(s.records, "stage");
+  const traces = Object.entries(byStage).map(([stage, rows]) => ({
+    x: rows.map(r => r.year), y: rows.map(r => r.capacity_t), name: stage, type: "scatter", mode: "lines",
+  }));
+  traces.push({
+    x: g.records.map(r => r.year), y: g.records.map(r => r.supply_risked_t), name: "chain output",
+    text: g.records.map(r => "binding: " + r.binding_stage), type: "scatter", mode: "lines+markers",
+    line: { width: 4, color: "#111" },
+  });
+  await Plotly.newPlot("chart-binding", traces, { ...LAYOUT, yaxis: { title: "t NdFeB-eq", type: "log" } }, CONFIG);
+  markDrawn("chart-binding");
+}
+
+async function drawElements(scenario) {
+  const d = await getJSON(`/v1/demand?scenario=${scenario}&unit=t_oxide`);
+  const byEl = groupBy(d.records, "material");
+  const traces = Object.entries(byEl).map(([el, rows]) => {
+    const sums = {};
+    for (const r of rows) sums[r.year] = (sums[r.year] || 0) + r.value;
+    const years = Object.keys(sums).map(Number).sort((a, b) => a - b);
+    return { x: years, y: years.map(y => sums[y]), name: el + " oxide", type: "scatter", mode: "lines" };
+  });
+  await Plotly.newPlot("chart-elements", traces, { ...LAYOUT, yaxis: { title: "t oxide", type: "log" } }, CONFIG);
+  markDrawn("chart-elements");
+}
+
+async function drawCalibration() {
+  const c = await getJSON("/v1/calibration");
+  const card = document.getElementById("calibration-card");
+  const rows = [
+    ["target", `${c.quantity}: ${c.target_year}/${c.base_year} = ${c.target_ratio}`],
+    ["statement", c.statement],
+    ["uncalibrated ratio", c.uncalibrated_ratio.toFixed(3)],
+    ["calibrated ratio", c.achieved_ratio.toFixed(3) + (c.within_tolerance ? " (within tolerance)" : " (NOT within tolerance)")],
+    ["parameters moved", c.parameters.map(p => `${p.name}: ${p.before} -> ${typeof p.after === "number" ? p.after.toFixed(4) : JSON.stringify(p.after)} [${p.low}, ${p.high}]`).join("; ")],
+  ];
+  card.innerHTML = "";
+  for (const [k, v] of rows) {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = v; dd.style.margin = "0";
+    card.append(dt, dd);
+  }
+}
+
+async function drawSources() {
+  const a = await getJSON("/v1/assumptions");
+  document.getElementById("version").textContent = a.assumptions_version;
+  const tbody = document.querySelector("#sources tbody");
+  tbody.innerHTML = "";
+  for (const s of a.sources) {
+    const tr = document.createElement("tr");
+    const link = document.createElement("a");
+    link.href = s.url; link.textContent = s.title; link.rel = "noopener";
+    const cells = [s.id, null, s.publisher, String(s.year)];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      if (i === 1) td.append(link); else td.textContent = text;
+      tr.append(td);
+    });
+    tbody.append(tr);
+  }
+}
+
+async function drawAll() {
+  const scenario = document.getElementById("scenario").value || "base";
+  const status = document.getElementById("status");
+  status.textContent = "loading...";
+  try {
+    await Promise.all([drawDemand(scenario), drawGap(scenario), drawBinding(scenario), drawElements(scenario)]);
+    status.textContent = "";
+    document.body.dataset.ready = "true";
+  } catch (e) {
+    status.textContent = "error: " + e.message;
+    status.className = "error";
+    throw e;
+  }
+}
+
+async function init() {
+  const s = await getJSON("/v1/scenarios");
+  const select = document.getElementById("scenario");
+  for (const sc of s.scenarios) {
+    const o = document.createElement("option");
+    o.value = sc.name; o.textContent = sc.name; o.title = sc.description;
+    select.append(o);
+  }
+  select.addEventListener("change", () => { document.body.dataset.ready = "false"; drawAll(); });
+  await Promise.all([drawCalibration(), drawSources()]);
+  await drawAll();
+}
+
+init();

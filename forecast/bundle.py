@@ -1,0 +1,55 @@
+"""Everything a version of the assumptions yields, computed once: the unit the service serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.calibration import CalibrationResult, calibrate
+from forecast.gap import gap_table
+from forecast.model import forecast_all, horizon_years
+from forecast.scenarios import resolve_parameters, scenario_names
+from forecast.schemas import Assumptions
+from forecast.supply import stage_capacity
+from forecast.versioning import version_id
+
+
+@dataclass(frozen=True)
+class ForecastBundle:
+    """Demand, supply, gap and calibration of every scenario for one assumptions version."""
+
+    version: str
+    assumptions: Assumptions
+    calibration: CalibrationResult
+    demand: pd.DataFrame  # year, scenario, segment, material, unit, value
+    supply: pd.DataFrame  # year, stage, weighting, material, capacity_t
+    gap: pd.DataFrame  # gap_table columns, all scenarios
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scenarios(self) -> list[str]:
+        return scenario_names(self.assumptions)
+
+    @property
+    def years(self) -> np.ndarray:
+        return horizon_years(self.assumptions)
+
+
+def build_bundle(a: Assumptions) -> ForecastBundle:
+    """Calibrate, then forecast demand, supply and gap for every scenario."""
+    cal = calibrate(a)
+    years = horizon_years(a)
+    base = resolve_parameters(a, "base", cal.calibrated)
+    supply = stage_capacity(a, base, years).rename(columns={"value": "capacity_t"})
+    gaps = pd.concat([gap_table(a, s, cal.calibrated, years) for s in scenario_names(a)], ignore_index=True)
+    return ForecastBundle(
+        version=version_id(a),
+        assumptions=a,
+        calibration=cal,
+        demand=forecast_all(a, cal.calibrated, years),
+        supply=supply,
+        gap=gaps,
+    )

@@ -1,0 +1,209 @@
+"""Every endpoint and format against a real uvicorn process, with version, caching and errors."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pandas as pd
+import pytest
+
+GETS = [
+    "/health",
+    "/ready",
+    "/v1/scenarios",
+    "/v1/demand?scenario=base",
+    "/v1/supply",
+    "/v1/gap?scenario=base&stage=magnet",
+    "/v1/calibration",
+    "/v1/assumptions",
+]
+
+
+@pytest.mark.parametrize("path", GETS)
+def test_every_response_carries_the_assumptions_version(client, path):
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    version = r.headers["x-assumptions-version"]
+    assert len(version) == 12
+    assert r.json()["assumptions_version"] == version
+    assert r.headers["x-request-id"]
+
+
+def test_demand_filters_and_units(client):
+    r = client.get(
+        "/v1/demand", params={"scenario": "high", "start": 2030, "end": 2032, "element": "Dy", "unit": "t_oxide"}
+    )
+    recs = r.json()["records"]
+    assert {x["year"] for x in recs} == {2030, 2031, 2032}
+    assert {x["material"] for x in recs} == {"Dy"} and {x["unit"] for x in recs} == {"t_oxide"}
+    assert {x["scenario"] for x in recs} == {"high"}
+    seg = client.get("/v1/demand", params={"segment": "wind_offshore", "element": "NdFeB"}).json()["records"]
+    assert {x["segment"] for x in seg} == {"wind_offshore"} and len(seg) == 36
+
+
+def test_csv_by_query_and_by_accept_header(client):
+    a = client.get("/v1/demand", params={"format": "csv", "start": 2040, "end": 2040})
+    b = client.get("/v1/demand", params={"start": 2040, "end": 2040}, headers={"Accept": "text/csv"})
+    assert a.headers["content-type"].startswith("text/csv") and a.text == b.text
+    df = pd.read_csv(io.StringIO(a.text))
+    assert list(df.columns[:2]) == ["assumptions_version", "year"]
+    assert (df["assumptions_version"] == a.headers["x-assumptions-version"]).all()
+
+
+def test_gap_json_and_csv_agree(client):
+    j = client.get("/v1/gap", params={"stage": "magnet", "region": "ex_china", "element": "NdFeB"}).json()["records"]
+    c = pd.read_csv(
+        io.StringIO(
+            client.get(
+                "/v1/gap", params={"stage": "magnet", "region": "ex_china", "element": "NdFeB", "format": "csv"}
+            ).text
+        )
+    )
+    assert len(j) == len(c) == 36
+    assert c["gap_t"].tolist() == pytest.approx([x["gap_t"] for x in j])
+    assert {x["binding_stage"] for x in j} <= {"mine", "separation", "metal_alloy", "magnet"}
+
+
+def test_supply_filters(client):
+    recs = client.get("/v1/supply", params={"stage": "magnet", "weighting": "risked"}).json()["records"]
+    assert {(x["stage"], x["weighting"]) for x in recs} == {("magnet", "risked")}
+
+
+def test_etag_and_cache_control_give_304(client):
+    r = client.get("/v1/demand", params={"scenario": "low"})
+    tag = r.headers["etag"]
+    assert "max-age" in r.headers["cache-control"] and r.headers["x-assumptions-version"] in tag
+    again = client.get("/v1/demand", params={"scenario": "low"}, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get("/v1/demand", params={"scenario": "high"})
+    assert other.headers["etag"] != tag
+
+
+def test_large_bodies_are_gzipped(client):
+    r = client.get("/v1/demand", headers={"Accept-Encoding": "gzip"})
+    assert r.headers.get("content-encoding") == "gzip"
+    raw = client.build_request("GET", "/v1/demand", headers={"Accept-Encoding": "gzip"})
+    resp = client.send(raw, stream=True)
+    body = b"".join(resp.iter_raw())
+    assert json.loads(gzip.decompress(body))["records"]
+
+
+@pytest.mark.parametrize(
+    "path, parameter",
+    [
+        ("/v1/demand?scenario=nope", "scenario"),
+        ("/v1/demand?start=1900", "start"),
+        ("/v1/demand?start=2040&end=2030", "start"),
+        ("/v1/demand?element=Fe", "element"),
+        ("/v1/demand?segment=toys", "segment"),
+        ("/v1/demand?start=abc", "start"),
+        ("/v1/gap?region=mars", "region"),
+        ("/v1/gap?stage=smelting", "stage"),
+        ("/v1/supply?weighting=hopeful", "weighting"),
+    ],
+)
+def test_bad_parameters_get_422_naming_the_parameter(client, path, parameter):
+    r = client.get(path)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["details"][0]["parameter"] == parameter
+    assert r.headers["x-assumptions-version"]
+
+
+def test_unknown_scenario_lists_the_allowed_values(client):
+    allowed = client.get("/v1/demand?scenario=nope").json()["details"][0]["allowed"]
+    assert {"base", "high", "low", "thrifting", "rare_earth_free"} <= set(allowed)
+
+
+def test_what_if_forecast_changes_demand_and_supply(client):
+    base = client.post("/v1/forecast", json={"scenario": "base", "start": 2035, "end": 2035}).json()
+    heavy = client.post(
+        "/v1/forecast",
+        json={
+            "scenario": "base",
+            "start": 2035,
+            "end": 2035,
+            "overrides": {"ev.motor_kg": 2.0},
+            "extra_projects": [
+                {
+                    "id": "big_plant",
+                    "stage": "magnet",
+                    "unit": "t_NdFeB_magnet",
+                    "capacity": 20000,
+                    "first_year": 2030,
+                    "status": "operating",
+                }
+            ],
+        },
+    ).json()
+
+    def pick(resp, **kw):
+        return next(x for x in resp["demand" if "segment" in kw else "gap"] if all(x[k] == v for k, v in kw.items()))
+
+    ev = {"segment": "ev_bev", "material": "NdFeB", "unit": "t_magnet"}
+    assert pick(heavy, **ev)["value"] > pick(base, **ev)["value"]
+    mag = {"stage": "magnet", "region": "ex_china", "material": "NdFeB"}
+    assert pick(heavy, **mag)["supply_nameplate_t"] == pytest.approx(pick(base, **mag)["supply_nameplate_t"] + 20000)
+    assert heavy["assumptions_version"] == base["assumptions_version"]
+
+
+@pytest.mark.parametrize(
+    "body, parameter",
+    [
+        ({"overrides": {"ev.motor_kg": 9.0}}, "overrides.ev.motor_kg"),
+        ({"overrides": {"no.such.parameter": 1.0}}, "overrides.no.such.parameter"),
+        ({"scenario": "nope"}, "scenario"),
+        ({"start": 1990}, "start"),
+        (
+            {"extra_projects": [{"id": "x", "stage": "magnet", "unit": "t_gold", "capacity": 1, "first_year": 2030}]},
+            "extra_projects.0.unit",
+        ),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_what_if_requests_get_422(client, body, parameter):
+    r = client.post("/v1/forecast", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["details"][0]["parameter"] == parameter
+
+
+def test_request_body_is_bounded(client):
+    huge = {"overrides": {f"p{i}": 1.0 for i in range(20000)}}
+    r = client.post("/v1/forecast", json=huge)
+    assert r.status_code == 413
+    assert r.json()["details"][0]["parameter"] == "body"
+
+
+def test_malformed_json_is_a_client_error(client):
+    r = client.post("/v1/forecast", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_request_id_is_echoed(client):
+    r = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+
+
+def test_metrics_expose_requests_version_and_refresh(client):
+    client.get("/v1/calibration")
+    text = client.get("/metrics").text
+    assert 'magnet_forecast_http_requests_total{method="GET",route="/v1/calibration",status="200"}' in text
+    assert "magnet_forecast_http_request_duration_seconds_bucket" in text
+    assert "magnet_forecast_assumptions_version_info{version=" in text
+    assert "magnet_forecast_last_refresh_timestamp_seconds" in text
+
+
+def test_openapi_docs_and_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert "/v1/forecast" in spec["paths"] and "/v1/demand" in spec["paths"]
+    assert "examples" in json.dumps(spec["components"]["schemas"]["ForecastRequest"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_plotly_is_served_locally(client):
+    page = client.get("/").text
+    assert 'src="/static/plotly.min.js"' in page and "cdn" not in page.lower()
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
