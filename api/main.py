@@ -20,6 +20,7 @@ from api.routes import router, v1
 from api.settings import Settings, get_settings
 from api.state import ForecastState
 from forecast.bundle import build_bundle
+from forecast.fitcache import load_or_fit
 from forecast.loading import load_assumptions
 
 
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = ForecastState(settings.response_cache_entries)
 
     def activate_from_dir() -> None:
-        bundle = build_bundle(load_assumptions(settings.assumptions_dir))
+        a = load_assumptions(settings.assumptions_dir)
+        bundle = build_bundle(a, load_or_fit(a), settings.monte_carlo_paths)
         state.activate(bundle)
         app.openapi_schema = None  # enums follow the active version
         metrics.set_version(bundle.version, state.loaded_at or 0.0)

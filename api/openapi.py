@@ -16,9 +16,13 @@ GAP_MATERIALS = ["NdFeB", "NdPr", "Dy", "Tb"]
 
 
 def _allowed(path: str, name: str, b: ForecastBundle) -> list[Any] | None:
+    if path.endswith("/backtest") and b.fits is not None:
+        report = b.fits.report()
+        return {"series": sorted(report["series"].unique()), "model": sorted(report["model"].unique())}.get(name)
+    segments = list(b.assumptions.structure.segments)
     return {
         "scenario": b.scenarios,
-        "segment": list(b.assumptions.structure.segments),
+        "segment": [*segments, "total"],
         "region": list(REGIONS),
         "weighting": list(WEIGHTINGS),
         "stage": list(GAP_STAGES) if path.endswith("/gap") else list(STAGES),

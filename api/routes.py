@@ -17,6 +17,7 @@ from api.errors import APIError, ErrorBody
 from api.render import etag, to_csv_bytes, to_json_bytes
 from api.schemas import (
     AssumptionsResponse,
+    BacktestResponse,
     CalibrationResponse,
     DemandResponse,
     ForecastRequest,
@@ -161,17 +162,21 @@ def demand(
     segment: Annotated[str | None, Query(description="One segment, e.g. ev_bev.", examples=["ev_bev"])] = None,
     element: Annotated[str | None, Query(description="NdFeB, Nd, Pr, Dy or Tb.", examples=["Dy"])] = None,
     unit: Annotated[Literal["t_magnet", "t_oxide"] | None, Query(description="t_magnet or t_oxide.")] = None,
+    quantiles: Annotated[
+        bool, Query(description="Add Monte Carlo p5, p10, p50, p90, p95 (and a 'total' segment).")
+    ] = False,
     format: FormatQ = None,
 ) -> Response:
     """World NdFeB demand by segment, and Nd, Pr, Dy, Tb in magnets and as oxide [t/yr]."""
     b = _bundle(request)
     _choose("scenario", scenario, b.scenarios)
-    _choose("segment", segment, list(b.assumptions.structure.segments))
+    segments = list(b.assumptions.structure.segments)
+    _choose("segment", segment, [*segments, "total"] if quantiles else segments)
     _choose("element", element, DEMAND_MATERIALS)
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
-        d = b.demand
+        d = _with_quantiles(b) if quantiles else b.demand
         m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
         if segment:
             m &= d["segment"] == segment
@@ -181,8 +186,22 @@ def demand(
             m &= d["unit"] == unit
         return d[m], {"scenario": scenario}
 
-    key = {"scenario": scenario, "s": s, "e": e, "segment": segment, "element": element, "unit": unit}
+    key = {"scenario": scenario, "s": s, "e": e, "segment": segment, "element": element, "unit": unit, "q": quantiles}
     return _serve(request, "demand", key, _wants_csv(request, format), build)
+
+
+def _with_quantiles(b: ForecastBundle) -> pd.DataFrame:
+    """Demand plus a 'total' segment, with the Monte Carlo quantiles (computed at load) merged in."""
+    cached = b.extras.get("demand_q")
+    if cached is not None:
+        return cached
+    keys = ["year", "scenario", "material", "unit"]
+    total = b.demand.groupby(keys, as_index=False)["value"].sum().assign(segment="total")
+    d = pd.concat([b.demand, total[b.demand.columns]], ignore_index=True)
+    if b.quantiles is not None:
+        d = d.merge(b.quantiles, on=["year", "scenario", "segment", "material", "unit"], how="left")
+    b.extras["demand_q"] = d
+    return d
 
 
 @v1.get("/supply", response_model=SupplyResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])
@@ -243,6 +262,40 @@ def gap(
 
     key = {"scenario": scenario, "stage": stage, "region": region, "el": element, "s": s, "e": e}
     return _serve(request, "gap", key, _wants_csv(request, format), build)
+
+
+BACKTEST_RULE = (
+    "Rolling origin, horizons 1-5; per series the best three models by MAE relative to naive drift (pooled over "
+    "horizons) are weighted by inverse score; the ensemble row is scored with those in-sample weights."
+)
+
+
+@v1.get("/backtest", response_model=BacktestResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["forecast"])
+def backtest(
+    request: Request,
+    series: Annotated[str | None, Query(description="One driver series, e.g. ev_car_sales.World.total.")] = None,
+    model: Annotated[
+        str | None, Query(description="naive_drift, logistic, ets_damped, arima, prophet, ensemble.")
+    ] = None,
+    format: FormatQ = None,
+) -> Response:
+    """Skill of every driver model: MAPE, MASE against naive drift, 80/95% interval coverage, ensemble weights."""
+    b = _bundle(request)
+    if b.fits is None:
+        raise APIError(503, "no driver fits in this version")
+    report = b.fits.report()
+    _choose("series", series, sorted(report["series"].unique()))
+    _choose("model", model, sorted(report["model"].unique()))
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        r = report
+        if series:
+            r = r[r["series"] == series]
+        if model:
+            r = r[r["model"] == model]
+        return r, {"rule": BACKTEST_RULE}
+
+    return _serve(request, "backtest", {"series": series, "model": model}, _wants_csv(request, format), build)
 
 
 @v1.get("/calibration", response_model=CalibrationResponse, tags=["forecast"])

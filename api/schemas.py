@@ -38,6 +38,11 @@ class DemandRecord(BaseModel):
     material: Literal["NdFeB", "Nd", "Pr", "Dy", "Tb"]
     unit: Literal["t_magnet", "t_oxide"]
     value: float = Field(description="t/yr: magnet in products (t_magnet) or oxide needed upstream (t_oxide).")
+    p5: float | None = Field(default=None, description="Monte Carlo quantiles (with quantiles=true), t/yr.")
+    p10: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
 
 
 class DemandResponse(Versioned):
@@ -102,6 +107,25 @@ class CalibrationResponse(Versioned):
     reachable: bool
     stretch: float
     parameters: list[MovedParameterOut]
+
+
+class BacktestRecord(BaseModel):
+    series: str
+    model: str
+    horizon: int
+    n: int
+    mape: float | None
+    mae: float | None
+    mase: float | None = Field(description="MAE relative to naive drift at the same horizon and origins.")
+    coverage_80: float | None
+    coverage_95: float | None
+    chosen: bool
+    weight: float
+
+
+class BacktestResponse(Versioned):
+    rule: str
+    records: list[BacktestRecord]
 
 
 class ParameterInfo(BaseModel):

@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.backtest import DriverFits, driver_trends
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.gap import gap_table
 from forecast.model import forecast_all, horizon_years
+from forecast.montecarlo import DEFAULT_PATHS, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import stage_capacity
@@ -27,6 +29,8 @@ class ForecastBundle:
     demand: pd.DataFrame  # year, scenario, segment, material, unit, value
     supply: pd.DataFrame  # year, stage, weighting, material, capacity_t
     gap: pd.DataFrame  # gap_table columns, all scenarios
+    fits: DriverFits | None = None
+    quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -38,18 +42,32 @@ class ForecastBundle:
         return horizon_years(self.assumptions)
 
 
-def build_bundle(a: Assumptions) -> ForecastBundle:
-    """Calibrate, then forecast demand, supply and gap for every scenario."""
+def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS) -> ForecastBundle:
+    """Calibrate, then forecast demand, supply, gap and Monte Carlo bands for every scenario.
+
+    With ``fits`` the drivers follow the backtested ensemble; without, the capped logistic. The
+    version id always names the assumptions, not the fits (fits are a function of them).
+    """
+    version = version_id(a)
+    if fits is not None:
+        a = a.model_copy(update={"driver_trends": driver_trends(fits)})
     cal = calibrate(a)
     years = horizon_years(a)
     base = resolve_parameters(a, "base", cal.calibrated)
     supply = stage_capacity(a, base, years).rename(columns={"value": "capacity_t"})
     gaps = pd.concat([gap_table(a, s, cal.calibrated, years) for s in scenario_names(a)], ignore_index=True)
+    future = years[years >= cal.base_year]
+    quantiles = pd.concat(
+        [quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths) for s in scenario_names(a)],
+        ignore_index=True,
+    )
     return ForecastBundle(
-        version=version_id(a),
+        version=version,
         assumptions=a,
         calibration=cal,
         demand=forecast_all(a, cal.calibrated, years),
         supply=supply,
         gap=gaps,
+        fits=fits,
+        quantiles=quantiles,
     )

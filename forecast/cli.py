@@ -11,10 +11,13 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from forecast.backtest import DriverFits
 from forecast.calibration import CalibrationResult, calibrate
+from forecast.fitcache import load_or_fit, with_fitted_drivers
 from forecast.gap import GAP_STAGES, REGIONS, gap_table
 from forecast.loading import AssumptionsError, default_assumptions_dir, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
+from forecast.montecarlo import DEFAULT_PATHS, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import CHAIN, stage_capacity
@@ -54,6 +57,24 @@ class _State:
 def _fail(message: str, code: int = USAGE_ERROR) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+class Drivers(StrEnum):
+    ensemble = "ensemble"
+    logistic = "logistic"
+
+
+def _fitted(a: Assumptions, drivers: Drivers = Drivers.ensemble) -> tuple[Assumptions, DriverFits | None]:
+    """Assumptions with the backtested ensemble drivers (fits cached per version), or as they are."""
+    if drivers is Drivers.logistic:
+        return a, None
+    fits = load_or_fit(a)
+    return with_fitted_drivers(a, fits), fits
+
+
+DriversOpt = Annotated[
+    Drivers, typer.Option(help="ensemble (backtested models, cached per version) or logistic (capped S-curve).")
+]
 
 
 def _load(directory: Path | None = None) -> Assumptions:
@@ -119,14 +140,31 @@ def demand(
     end: Annotated[int | None, typer.Option(help="Last year.")] = None,
     by: Annotated[By, typer.Option(help="Shape of the human table.")] = By.segment,
     fmt: Annotated[Format, typer.Option("--format", help="table, or the whole tidy table as csv/json.")] = Format.table,
+    quantiles: Annotated[bool, typer.Option("--quantiles", help="Add Monte Carlo p5, p10, p50, p90, p95.")] = False,
+    paths: Annotated[int, typer.Option(min=100, max=100_000, help="Monte Carlo paths.")] = DEFAULT_PATHS,
+    seed: Annotated[int, typer.Option(help="Monte Carlo seed (same seed, same numbers).")] = 0,
+    drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
     """World NdFeB demand by segment and element, per year."""
     a = _load()
     if scenario not in a.scenarios:
         _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
     s, e = _check_years(a, start, end)
+    a, _ = _fitted(a, drivers)
     cal = calibrate(a)
-    df = forecast_scenario(a, scenario, cal.calibrated, horizon_years(a, s, e))
+    years = horizon_years(a, s, e)
+    df = forecast_scenario(a, scenario, cal.calibrated, years)
+    if quantiles:
+        params = resolve_parameters(a, scenario, cal.calibrated)
+        q = quantile_table(a, params, scenario, years, paths, seed)
+        df = df.merge(q, on=["year", "scenario", "segment", "material", "unit"], how="left")
+        if fmt is Format.table:
+            m = q[(q["segment"] == "total") & (q["material"] == "NdFeB")].set_index("year")
+            cols = ["p5", "p10", "p50", "p90", "p95"]
+            typer.echo(
+                "NdFeB magnet demand, all segments, Monte Carlo quantiles [t/yr] "
+                f"({paths} paths, seed {seed})\n" + m[cols].round(0).astype("int64").to_string() + "\n"
+            )
     _emit(df, fmt, by)
 
 
@@ -156,9 +194,10 @@ def _calibration_table(c: CalibrationResult) -> str:
 @app.command()
 def calibration(
     fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+    drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
     """How the base scenario is tied to the DOE 2023 projection (fourfold by 2040)."""
-    c = calibrate(_load())
+    c = calibrate(_fitted(_load(), drivers)[0])
     typer.echo(json.dumps(c.to_dict(), indent=2) if fmt is TableFormat.json else _calibration_table(c))
     if not c.reachable:
         raise typer.Exit(1)
@@ -178,7 +217,7 @@ def supply(
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
 ) -> None:
     """Planned non-Chinese capacity by stage [t/yr]: NdFeB-equivalent, NdPr / Dy / Tb oxide."""
-    a = _load()
+    a, _ = _fitted(_load())
     _choice("--stage", stage, (*CHAIN, "recycling"))
     s, e = _check_years(a, start, end)
     cap = stage_capacity(a, resolve_parameters(a, "base", calibrate(a).calibrated), horizon_years(a, s, e))
@@ -208,6 +247,7 @@ def gap(
     start: Annotated[int | None, typer.Option(help="First year.")] = None,
     end: Annotated[int | None, typer.Option(help="Last year.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
+    drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
     """Demand against non-Chinese supply: gap, coverage and the binding stage, per year."""
     a = _load()
@@ -217,6 +257,7 @@ def gap(
     _choice("--region", region, REGIONS)
     _choice("--material", material, ("NdFeB", "NdPr", "Dy", "Tb"))
     s, e = _check_years(a, start, end)
+    a, _ = _fitted(a, drivers)
     g = gap_table(a, scenario, calibrate(a).calibrated, horizon_years(a, s, e))
     g = g[g["region"] == region]
     if stage:
@@ -231,6 +272,28 @@ def gap(
         t[num] = t[num].round(0)
         t[["coverage", "coverage_nameplate"]] = t[["coverage", "coverage_nameplate"]].round(3)
         typer.echo(f"{material} demand ({region}) against non-Chinese supply, scenario {scenario} [t/yr]")
+        typer.echo(t.to_string(index=False))
+
+
+@app.command()
+def backtest(
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+    series: Annotated[str | None, typer.Option(help="Only series whose name contains this text.")] = None,
+) -> None:
+    """Rolling-origin skill of every driver model: MAPE, MASE vs naive drift, interval coverage."""
+    fits = load_or_fit(_load())
+    r = fits.report()
+    if series:
+        r = r[r["series"].str.contains(series, regex=False)]
+    if fmt is TableFormat.json:
+        typer.echo(r.to_json(orient="records"))
+        return
+    for name, grp in r.groupby("series", sort=False):
+        w = fits.weights[(fits.weights["series"] == name) & fits.weights["chosen"]]
+        chosen = ", ".join(f"{m} {x:.2f}" for m, x in zip(w["model"], w["weight"], strict=True))
+        typer.echo(f"\n{name}  (ensemble: {chosen})")
+        t = grp.drop(columns=["series"]).round({"mape": 3, "mase": 3, "coverage_80": 2, "coverage_95": 2, "weight": 3})
+        t["mae"] = t["mae"].map(lambda v: f"{v:.4g}")
         typer.echo(t.to_string(index=False))
 
 

@@ -71,13 +71,22 @@ def _split_projection(
     multiplier: np.ndarray,
     shares: dict[str, np.ndarray],
     years: np.ndarray,
+    trend_override: pd.DataFrame | None = None,
 ) -> FlaggedArrays:
-    """Observed parts where known; elsewhere the logistic trend of their total x multiplier x share."""
+    """Observed parts where known; elsewhere the trend of their total x multiplier x share.
+
+    The trend is the ensemble projection (trend_override: year, mean) where it covers a year, else a
+    logistic fitted with the sourced cap (which also back-casts years before the data).
+    """
     hist_years = sorted(set().union(*(p.keys() for p in parts.values())))
     totals = np.array([sum(p.get(y, 0.0) for p in parts.values()) for y in hist_years])
     fit = fit_logistic(np.array(hist_years), totals, cap)
     last = max(hist_years)
-    trend = fit(years) * np.where(years > last, multiplier, 1.0)
+    base = fit(years)
+    if trend_override is not None and len(trend_override):
+        ens = trend_override.set_index("year")["mean"].reindex(years).to_numpy(dtype=float)
+        base = np.where(np.isnan(ens), base, ens)
+    trend = base * np.where(years > last, multiplier, 1.0)
     is_hist = np.isin(years, hist_years)
     out = {}
     for name, share in shares.items():
@@ -86,7 +95,9 @@ def _split_projection(
     return out
 
 
-def ev_car_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+def ev_car_sales_arrays(
+    history: pd.DataFrame, params: ParamSet, years: np.ndarray, trend: pd.DataFrame | None = None
+) -> FlaggedArrays:
     """Electric car sales by powertrain [vehicles/yr], world, with a history flag per year.
 
     The world total is fitted with a logistic capped at drivers.ev_car_market_cap and split by
@@ -99,10 +110,13 @@ def ev_car_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.ndarr
         P.value(params, "drivers.ev_sales_multiplier", years),
         {"BEV": 1.0 - phev, "PHEV": phev},
         years,
+        trend,
     )
 
 
-def wind_installation_arrays(history: pd.DataFrame, params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+def wind_installation_arrays(
+    history: pd.DataFrame, params: ParamSet, years: np.ndarray, trend: pd.DataFrame | None = None
+) -> FlaggedArrays:
     """Wind installations by location [GW/yr], world: logistic on the total, split by offshore share."""
     off = P.value(params, "wind.offshore_share", years)
     return _split_projection(
@@ -111,26 +125,39 @@ def wind_installation_arrays(history: pd.DataFrame, params: ParamSet, years: np.
         P.value(params, "drivers.wind_installs_multiplier", years),
         {"onshore": 1.0 - off, "offshore": off},
         years,
+        trend,
     )
 
 
 def driver_arrays(
-    ev_history: pd.DataFrame, wind_history: pd.DataFrame, params: ParamSet, years: np.ndarray
+    ev_history: pd.DataFrame,
+    wind_history: pd.DataFrame,
+    params: ParamSet,
+    years: np.ndarray,
+    trends: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, np.ndarray]:
     """Driver values by name ("ev_car_sales.BEV", "wind_installs.onshore", ...) for each year."""
-    out = {f"ev_car_sales.{k}": v for k, (v, _) in ev_car_sales_arrays(ev_history, params, years).items()}
-    out |= {f"wind_installs.{k}": v for k, (v, _) in wind_installation_arrays(wind_history, params, years).items()}
+    t = trends or {}
+    ev = ev_car_sales_arrays(ev_history, params, years, t.get("ev_car_sales"))
+    wind = wind_installation_arrays(wind_history, params, years, t.get("wind_installations"))
+    out = {f"ev_car_sales.{k}": v for k, (v, _) in ev.items()}
+    out |= {f"wind_installs.{k}": v for k, (v, _) in wind.items()}
     return out
 
 
 def project_drivers(
-    ev_history: pd.DataFrame, wind_history: pd.DataFrame, params: ParamSet, years: np.ndarray
+    ev_history: pd.DataFrame,
+    wind_history: pd.DataFrame,
+    params: ParamSet,
+    years: np.ndarray,
+    trends: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """All drivers as one tidy table (year, driver, value, unit, kind)."""
+    t = trends or {}
     frames = []
     for prefix, unit, arrays in (
-        ("ev_car_sales", "vehicles", ev_car_sales_arrays(ev_history, params, years)),
-        ("wind_installs", "GW", wind_installation_arrays(wind_history, params, years)),
+        ("ev_car_sales", "vehicles", ev_car_sales_arrays(ev_history, params, years, t.get("ev_car_sales"))),
+        ("wind_installs", "GW", wind_installation_arrays(wind_history, params, years, t.get("wind_installations"))),
     ):
         for name, (vals, is_hist) in arrays.items():
             frames.append(

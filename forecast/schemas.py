@@ -293,3 +293,5 @@ class Assumptions(BaseModel):
     ev_car_sales: pd.DataFrame  # year, region, powertrain, value [vehicles]
     wind_installations: pd.DataFrame  # year, region, location, value [GW]
     projects: list[SupplyProject] = Field(default_factory=list)
+    # Ensemble driver projections (forecast.backtest.driver_trends); empty = the capped logistic fit.
+    driver_trends: dict[str, pd.DataFrame] = Field(default_factory=dict)

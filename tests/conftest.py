@@ -30,3 +30,22 @@ def assumptions_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "assumptions"
     shutil.copytree(ASSUMPTIONS_DIR, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def driver_fits(assumptions):
+    from forecast.fitcache import load_or_fit
+
+    return load_or_fit(assumptions)
+
+
+@pytest.fixture(scope="session")
+def assumptions_fitted(assumptions, driver_fits):
+    from forecast.fitcache import with_fitted_drivers
+
+    return with_fitted_drivers(assumptions, driver_fits)
+
+
+@pytest.fixture(scope="session")
+def calibration_fitted(assumptions_fitted):
+    return calibrate(assumptions_fitted)

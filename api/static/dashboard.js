@@ -20,10 +20,16 @@ function markDrawn(id) { document.getElementById(id).dataset.drawn = "true"; }
 
 async function drawDemand(scenario) {
   const d = await getJSON(`/v1/demand?scenario=${scenario}&element=NdFeB`);
+  const q = await getJSON(`/v1/demand?scenario=${scenario}&segment=total&element=NdFeB&unit=t_magnet&quantiles=true`);
   const bySeg = groupBy(d.records, "segment");
   const traces = Object.entries(bySeg).map(([seg, rows]) => ({
     x: rows.map(r => r.year), y: rows.map(r => r.value), name: seg, stackgroup: "one", type: "scatter", mode: "none",
   }));
+  const band = q.records.filter(r => r.p5 !== null);
+  traces.push({ x: band.map(r => r.year), y: band.map(r => r.p5), name: "P5", type: "scatter", mode: "lines",
+                line: { color: "rgba(0,0,0,0.5)", dash: "dot" } });
+  traces.push({ x: band.map(r => r.year), y: band.map(r => r.p95), name: "P5-P95 band", type: "scatter", mode: "lines",
+                fill: "tonexty", fillcolor: "rgba(0,0,0,0.08)", line: { color: "rgba(0,0,0,0.5)", dash: "dot" } });
   await Plotly.newPlot("chart-demand", traces, { ...LAYOUT, yaxis: { title: "t NdFeB" } }, CONFIG);
   markDrawn("chart-demand");
 }

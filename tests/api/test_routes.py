@@ -18,6 +18,7 @@ GETS = [
     "/v1/gap?scenario=base&stage=magnet",
     "/v1/calibration",
     "/v1/assumptions",
+    "/v1/backtest",
 ]
 
 
@@ -207,3 +208,35 @@ def test_plotly_is_served_locally(client):
     assert 'src="/static/plotly.min.js"' in page and "cdn" not in page.lower()
     js = client.get("/static/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000
+
+
+def test_demand_quantiles_give_ordered_bands_and_a_total(client):
+    recs = client.get(
+        "/v1/demand",
+        params={
+            "segment": "total",
+            "element": "NdFeB",
+            "unit": "t_magnet",
+            "quantiles": "true",
+            "start": 2030,
+            "end": 2040,
+        },
+    ).json()["records"]
+    assert len(recs) == 11
+    for r in recs:
+        assert r["p5"] <= r["p10"] <= r["p50"] <= r["p90"] <= r["p95"]
+    plain = client.get("/v1/demand", params={"segment": "total"})
+    assert plain.status_code == 422  # 'total' exists only with quantiles
+
+
+def test_backtest_reports_skill_for_every_series(client):
+    body = client.get("/v1/backtest").json()
+    assert "inverse" in body["rule"]
+    recs = body["records"]
+    series = {r["series"] for r in recs}
+    assert {"ev_car_sales.World.total", "wind_installations.World.total", "ev_car_sales.China.BEV"} <= series
+    ens = [r for r in recs if r["series"] == "ev_car_sales.World.total" and r["model"] == "ensemble"]
+    assert [r["horizon"] for r in ens] == [1, 2, 3, 4, 5]
+    one = client.get("/v1/backtest", params={"series": "ev_car_sales.World.total", "model": "arima"}).json()
+    assert {r["model"] for r in one["records"]} == {"arima"}
+    assert client.get("/v1/backtest", params={"model": "astrology"}).status_code == 422

@@ -1,0 +1,258 @@
+"""Rolling-origin backtests of every driver series and model, skill metrics, and the ensemble.
+
+Rule for the ensemble (per series): score each model by its MAE relative to naive drift (MASE
+against drift), pooled over horizons 1-5; keep the best ``ENSEMBLE_SIZE`` models with finite
+scores and weight them by inverse score. The ensemble's mean and interval bounds are the weighted
+averages of the members' (quantile averaging).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast import params as P
+from forecast.models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
+from forecast.params import ParamSet
+from forecast.schemas import Assumptions
+
+MAX_HORIZON = 5
+MIN_TRAIN = 6  # observations before the first origin
+ENSEMBLE_SIZE = 3
+ENSEMBLE = "ensemble"
+BACKTEST_COLUMNS = ["series", "model", "origin", "horizon", "year", "actual", *FORECAST_COLUMNS[1:], "note"]
+METRIC_COLUMNS = [
+    "series",
+    "model",
+    "horizon",
+    "n",
+    "mape",
+    "mae",
+    "mase",
+    "coverage_80",
+    "coverage_95",
+    "chosen",
+    "weight",
+]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One driver series: name, yearly history and its saturation cap (None if not adoption-type)."""
+
+    name: str
+    years: np.ndarray
+    values: np.ndarray
+    cap: float | None
+    unit: str
+
+
+def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
+    """Every driver series in the assumptions; world totals are the ones the demand model uses."""
+    out = []
+    ev = a.ev_car_sales
+    ev_cap = P.scalar(params, "drivers.ev_car_market_cap")
+    for region, grp in ev.groupby("region", sort=True):
+        tot = grp.groupby("year")["value"].sum().sort_index()
+        cap = ev_cap if region == "World" else None
+        out.append(Series(f"ev_car_sales.{region}.total", tot.index.to_numpy(), tot.to_numpy(), cap, "vehicles"))
+        for pt, g2 in grp.groupby("powertrain"):
+            s = g2.set_index("year")["value"].sort_index()
+            out.append(
+                Series(
+                    f"ev_car_sales.{region}.{pt}",
+                    s.index.to_numpy(),
+                    s.to_numpy(),
+                    ev_cap if (region == "World" and pt == "BEV") else None,
+                    "vehicles",
+                )
+            )
+    wind = a.wind_installations
+    w_cap = P.scalar(params, "drivers.wind_cap_gw_per_yr")
+    for region, grp in wind.groupby("region", sort=True):
+        tot = grp.groupby("year")["value"].sum().sort_index()
+        out.append(Series(f"wind_installations.{region}.total", tot.index.to_numpy(), tot.to_numpy(), w_cap, "GW"))
+        for loc, g2 in grp.groupby("location"):
+            s = g2.set_index("year")["value"].sort_index()
+            out.append(Series(f"wind_installations.{region}.{loc}", s.index.to_numpy(), s.to_numpy(), None, "GW"))
+    return out
+
+
+def backtest_series(s: Series, max_h: int = MAX_HORIZON, min_train: int = MIN_TRAIN) -> pd.DataFrame:
+    """Forecasts from every origin that leaves ``min_train`` points; a model never sees data after its origin."""
+    c = clean_series(s.years, s.values)
+    rows = []
+    for model in model_set(s.cap):
+        for k in range(min_train, len(c.years)):
+            h = min(max_h, len(c.years) - k)
+            fc, note = fit_predict(model, c.years[:k], c.values[:k], h)
+            fc = fc.assign(
+                series=s.name,
+                model=model.name,
+                origin=int(c.years[k - 1]),
+                horizon=np.arange(1, h + 1),
+                actual=c.values[k : k + h],
+                note=note,
+            )
+            rows.append(fc)
+    if not rows:
+        return pd.DataFrame(columns=BACKTEST_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[BACKTEST_COLUMNS]
+
+
+def skill(backtest: pd.DataFrame) -> pd.DataFrame:
+    """MAPE, MAE, MASE against naive drift, and interval coverage per series, model and horizon."""
+    b = backtest.copy()
+    b["abs_err"] = (b["mean"] - b["actual"]).abs()
+    b["ape"] = b["abs_err"] / b["actual"].abs().where(b["actual"] != 0)
+    for lvl in LEVELS:
+        b[f"in_{lvl}"] = (b["actual"] >= b[f"lo_{lvl}"]) & (b["actual"] <= b[f"hi_{lvl}"])
+    g = b.groupby(["series", "model", "horizon"])
+    m = pd.DataFrame(
+        {
+            "n": g.size(),
+            "mape": g["ape"].mean(),
+            "mae": g["abs_err"].mean(),
+            "coverage_80": g["in_80"].mean(),
+            "coverage_95": g["in_95"].mean(),
+        }
+    ).reset_index()
+    drift = m[m["model"] == "naive_drift"].set_index(["series", "horizon"])["mae"]
+    denom = drift.reindex(pd.MultiIndex.from_frame(m[["series", "horizon"]])).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m["mase"] = np.where(denom > 0, m["mae"].to_numpy() / denom, np.nan)
+    return m
+
+
+def ensemble_weights(metrics: pd.DataFrame, size: int = ENSEMBLE_SIZE) -> pd.DataFrame:
+    """Inverse-score weights of the best models per series (see module docstring).
+
+    score = sum over horizons of the model's MAE / the same sum for naive drift (pooled, so a horizon
+    where drift happened to be almost exact cannot dominate).
+    """
+    mae = metrics.pivot_table(index=["series", "model"], columns="horizon", values="mae")
+    drift = mae.xs("naive_drift", level="model")
+    pooled = mae.sum(axis=1, min_count=1)
+    denom = drift.sum(axis=1, min_count=1).reindex(pooled.index.get_level_values("series")).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = pd.Series(np.where(denom > 0, pooled.to_numpy() / denom, np.nan), index=pooled.index)
+    score = score.rename("score").reset_index()
+    score["weight"] = 0.0
+    for series, grp in score.groupby("series"):
+        ok = grp[np.isfinite(grp["score"]) & (grp["score"] > 0)].nsmallest(size, "score")
+        if ok.empty:  # no skill measurable (history too short): naive drift alone
+            score.loc[(score["series"] == series) & (score["model"] == "naive_drift"), "weight"] = 1.0
+            continue
+        inv = 1.0 / ok["score"]
+        score.loc[ok.index, "weight"] = (inv / inv.sum()).to_numpy()
+    score["chosen"] = score["weight"] > 0
+    return score
+
+
+def ensemble_backtest(bt: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
+    """Backtest rows of the ensemble: members' forecasts at each origin and horizon, combined.
+
+    The weights come from the same backtest, so the ensemble's skill is an in-sample figure.
+    """
+    w = weights[weights["weight"] > 0][["series", "model", "weight"]]
+    m = bt.merge(w, on=["series", "model"])
+    cols = FORECAST_COLUMNS[1:]
+    for c in cols:
+        m[c] = m[c] * m["weight"]
+    g = m.groupby(["series", "origin", "horizon", "year", "actual"], as_index=False)
+    out = g[[*cols, "weight"]].sum()
+    for c in cols:
+        out[c] = out[c] / out["weight"]
+    out["model"], out["note"] = ENSEMBLE, None
+    return out[BACKTEST_COLUMNS]
+
+
+def combine(forecasts: dict[str, pd.DataFrame], weights: dict[str, float]) -> pd.DataFrame:
+    """Weighted average of members' means and interval bounds (quantile averaging)."""
+    members = [m for m, w in weights.items() if w > 0 and m in forecasts]
+    total = sum(weights[m] for m in members)
+    out = forecasts[members[0]][["year"]].copy()
+    for col in FORECAST_COLUMNS[1:]:
+        out[col] = sum(weights[m] * forecasts[m][col].to_numpy() for m in members) / total
+    return out
+
+
+def project_series(s: Series, weights: dict[str, float], last_year: int) -> tuple[pd.DataFrame, list[str]]:
+    """Ensemble projection of a series from its last observation to ``last_year``."""
+    c = clean_series(s.years, s.values)
+    h = last_year - int(c.years[-1])
+    notes = list(c.notes)
+    forecasts = {}
+    for model in model_set(s.cap):
+        if weights.get(model.name, 0) > 0:
+            fc, note = fit_predict(model, c.years, c.values, h)
+            forecasts[model.name] = fc
+            if note:
+                notes.append(note)
+    return combine(forecasts, weights), notes
+
+
+@dataclass(frozen=True)
+class DriverFits:
+    """Backtest, skill, ensemble weights and projections of the driver series (one assumptions version)."""
+
+    backtest: pd.DataFrame
+    metrics: pd.DataFrame
+    weights: pd.DataFrame
+    projections: pd.DataFrame  # series, year, mean, lo_80, hi_80, lo_95, hi_95
+    notes: dict[str, list[str]]
+
+    def report(self) -> pd.DataFrame:
+        """Records: series, model, horizon, n, mape, mae, mase, coverage_80, coverage_95, chosen, weight.
+
+        The ensemble appears as model "ensemble" (chosen, weight 1): it is what the demand model uses.
+        """
+        w = pd.concat(
+            [
+                self.weights[["series", "model", "weight", "chosen"]],
+                pd.DataFrame(
+                    {"series": self.weights["series"].unique(), "model": ENSEMBLE, "weight": 1.0, "chosen": True}
+                ),
+            ]
+        )
+        r = self.metrics.merge(w, on=["series", "model"])
+        return r[METRIC_COLUMNS].sort_values(["series", "model", "horizon"]).reset_index(drop=True)
+
+
+MODEL_DRIVERS: dict[str, str] = {
+    "ev_car_sales": "ev_car_sales.World.total",
+    "wind_installations": "wind_installations.World.total",
+}
+
+
+def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
+    """Backtest every series, weight the models, project the model's driver series.
+
+    Runs serially: the fits are small and a process pool made them much slower on two cores
+    (numerical libraries and Stan's own processes contend for the cores).
+    """
+    series = driver_series(a, params)
+    bt = pd.concat([backtest_series(s) for s in series], ignore_index=True)
+    weights = ensemble_weights(skill(bt))
+    bt = pd.concat([bt, ensemble_backtest(bt, weights)], ignore_index=True)
+    metrics = skill(bt)
+    last = a.model.horizon.last_year
+    proj, notes = [], {}
+    by_name = {s.name: s for s in series}
+    for name in MODEL_DRIVERS.values():
+        w = weights[weights["series"] == name].set_index("model")["weight"].to_dict()
+        p, n = project_series(by_name[name], w, last)
+        proj.append(p.assign(series=name))
+        notes[name] = n
+    projections = pd.concat(proj, ignore_index=True)[["series", *FORECAST_COLUMNS]]
+    return DriverFits(bt, metrics, weights, projections, notes)
+
+
+def driver_trends(fits: DriverFits) -> dict[str, pd.DataFrame]:
+    """Ensemble projections keyed as the demand model reads them ("ev_car_sales", "wind_installations")."""
+    p = fits.projections
+    return {
+        key: p[p["series"] == name].drop(columns="series").reset_index(drop=True) for key, name in MODEL_DRIVERS.items()
+    }

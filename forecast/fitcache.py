@@ -1,0 +1,68 @@
+"""Driver fits cached on disk per assumptions version (fits never run on a request path).
+
+This is file I/O at the edge: the model modules never import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from forecast.backtest import DriverFits, fit_drivers
+from forecast.scenarios import resolve_parameters
+from forecast.schemas import Assumptions
+from forecast.versioning import assumptions_hash
+
+CACHE_ENV = "MAGNET_FORECAST_CACHE"
+
+
+def fit_code_version() -> str:
+    """Hash of the code that produces fits: a code change invalidates cached fits."""
+    import forecast.backtest
+    import forecast.models
+
+    h = hashlib.sha256()
+    for mod in (forecast.models, forecast.backtest):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def default_cache_dir() -> Path:
+    """$MAGNET_FORECAST_CACHE, else data/cache next to the project."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "cache"
+
+
+def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
+    """The driver fits of these assumptions: from the cache, or fitted now and cached atomically."""
+    directory = cache_dir or default_cache_dir()
+    path = directory / f"fits-{assumptions_hash(a)[:24]}-{fit_code_version()}.pkl"
+    if path.is_file():
+        try:
+            with path.open("rb") as fh:
+                fits = pickle.load(fh)
+            if isinstance(fits, DriverFits):
+                return fits
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            pass  # a damaged or outdated cache entry is refitted and replaced
+    fits = fit_drivers(a, resolve_parameters(a, "base"))
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".fits-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(fits, fh)
+        os.replace(tmp, path)  # atomic: readers see the old file or the complete new one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return fits
+
+
+def with_fitted_drivers(a: Assumptions, fits: DriverFits) -> Assumptions:
+    """Assumptions whose driver trends are the ensemble projections of ``fits``."""
+    from forecast.backtest import driver_trends
+
+    return a.model_copy(update={"driver_trends": driver_trends(fits)})

@@ -1,0 +1,106 @@
+"""Rolling-origin backtests: no look-ahead, honest metrics, and a stated ensemble rule."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import forecast.backtest as B
+from forecast.backtest import Series, backtest_series, combine, ensemble_weights, skill
+
+
+class Spy:
+    """A model that records the last year it was shown and predicts the last value."""
+
+    name = "spy"
+    seen: ClassVar[list[int]] = []
+
+    def fit(self, years, values):
+        Spy.seen.append(int(years[-1]))
+        self._last, self._y = float(values[-1]), int(years[-1])
+        return self
+
+    def predict(self, h):
+        yrs = np.arange(self._y + 1, self._y + h + 1)
+        v = np.full(h, self._last)
+        return pd.DataFrame({"year": yrs, "mean": v, "lo_80": v, "hi_80": v, "lo_95": v, "hi_95": v})
+
+
+def test_the_backtest_never_uses_data_after_its_origin(monkeypatch):
+    monkeypatch.setattr(B, "model_set", lambda cap: [Spy()])
+    Spy.seen = []
+    s = Series("x", np.arange(2010, 2022), np.arange(12, dtype=float) + 1, None, "u")
+    bt = backtest_series(s)
+    assert (bt["year"] > bt["origin"]).all()
+    assert Spy.seen == sorted(set(bt["origin"]))  # each fit saw data only up to its origin
+    assert set(bt["horizon"]) == {1, 2, 3, 4, 5}
+    assert bt["origin"].min() == 2010 + B.MIN_TRAIN - 1
+
+
+def test_skill_metrics_are_computed_as_defined():
+    bt = pd.DataFrame(
+        {
+            "series": "s",
+            "model": ["naive_drift", "m"] * 2,
+            "origin": [2020, 2020, 2021, 2021],
+            "horizon": 1,
+            "year": [2021, 2021, 2022, 2022],
+            "actual": [10.0, 10.0, 20.0, 20.0],
+            "mean": [12.0, 11.0, 16.0, 22.0],
+            "lo_80": [11.0, 9.0, 15.0, 21.0],
+            "hi_80": [13.0, 12.0, 17.0, 23.0],
+            "lo_95": [10.5, 8.0, 14.0, 19.0],
+            "hi_95": [13.5, 13.0, 18.0, 25.0],
+            "note": None,
+        }
+    )
+    m = skill(bt).set_index("model")
+    assert m.loc["m", "mae"] == pytest.approx(1.5) and m.loc["naive_drift", "mae"] == pytest.approx(3.0)
+    assert m.loc["m", "mase"] == pytest.approx(0.5)
+    assert m.loc["m", "mape"] == pytest.approx((0.1 + 0.1) / 2)
+    assert m.loc["m", "coverage_80"] == pytest.approx(0.5) and m.loc["m", "coverage_95"] == pytest.approx(1.0)
+
+
+def test_ensemble_weights_follow_the_rule():
+    metrics = pd.DataFrame(
+        {
+            "series": "s",
+            "model": ["naive_drift", "a", "b", "c", "d"],
+            "horizon": 1,
+            "mae": [4.0, 1.0, 2.0, 4.0, 8.0],
+            "mase": [1.0, 0.25, 0.5, 1.0, 2.0],
+        }
+    )
+    w = ensemble_weights(metrics).set_index("model")["weight"]
+    assert w["d"] == 0 and w[["a", "b", "naive_drift", "c"]].gt(0).sum() == 3
+    assert w.sum() == pytest.approx(1.0)
+    assert w["a"] == pytest.approx(2 * w["b"])  # inverse-score weights
+
+
+def test_combination_is_a_weighted_average():
+    f = pd.DataFrame({"year": [1], "mean": [10.0], "lo_80": [8.0], "hi_80": [12.0], "lo_95": [7.0], "hi_95": [13.0]})
+    g = f.copy()
+    g[["mean", "lo_80", "hi_80", "lo_95", "hi_95"]] *= 2
+    c = combine({"a": f, "b": g}, {"a": 0.75, "b": 0.25})
+    assert c["mean"].iloc[0] == pytest.approx(12.5)
+
+
+def test_report_has_the_documented_fields_and_an_ensemble_row(driver_fits):
+    r = driver_fits.report()
+    for col in ("series", "model", "horizon", "mape", "mase", "coverage_80", "coverage_95", "chosen"):
+        assert col in r.columns
+    ev = r[(r["series"] == "ev_car_sales.World.total") & (r["model"] == "ensemble")]
+    assert set(ev["horizon"]) == {1, 2, 3, 4, 5}
+    assert np.isfinite(ev["mase"]).all()
+    assert set(r["series"]) >= {"ev_car_sales.China.BEV", "wind_installations.World.offshore"}
+
+
+def test_projections_cover_the_horizon_and_respect_the_caps(driver_fits, assumptions):
+    p = driver_fits.projections
+    ev = p[p["series"] == "ev_car_sales.World.total"]
+    assert ev["year"].min() == 2024 and ev["year"].max() == 2050
+    cap = assumptions.parameters["drivers.ev_car_market_cap"].value
+    assert (ev["hi_95"] <= cap * 1.0001).all()

@@ -1,0 +1,87 @@
+"""Monte Carlo bands: ordered, reproducible, widening, and centred on the calibrated path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecast.montecarlo import draw, quantile_table, simulate
+from forecast.scenarios import resolve_parameters
+
+YEARS = np.arange(2024, 2051)
+
+
+@pytest.fixture(scope="module")
+def fitted(assumptions_fitted, calibration_fitted):
+    params = resolve_parameters(assumptions_fitted, "base", calibration_fitted.calibrated)
+    return assumptions_fitted, params
+
+
+def test_quantiles_are_ordered(fitted):
+    a, params = fitted
+    q = quantile_table(a, params, "base", YEARS, n_paths=2000)
+    v = q[["p5", "p10", "p50", "p90", "p95"]].to_numpy()
+    assert (np.diff(v, axis=1) >= -1e-6).all()
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(fitted):
+    a, params = fitted
+    q1 = quantile_table(a, params, "base", YEARS, n_paths=1000, seed=7)
+    q2 = quantile_table(a, params, "base", YEARS, n_paths=1000, seed=7)
+    q3 = quantile_table(a, params, "base", YEARS, n_paths=1000, seed=8)
+    assert q1.equals(q2)
+    assert not q1.equals(q3)
+
+
+def test_bands_widen_with_horizon_for_electric_cars(fitted):
+    a, params = fitted
+    q = quantile_table(a, params, "base", YEARS, n_paths=4000)
+    for seg in ("ev_bev", "total"):
+        s = q[(q["segment"] == seg) & (q["material"] == "NdFeB")].set_index("year")
+        width = s["p95"] - s["p5"]
+        assert width.loc[2040] > width.loc[2030] > width.loc[2025] > 0, seg
+
+
+def test_one_draw_per_path_not_per_year(fitted):
+    a, params = fitted
+    paths = simulate(a, params, YEARS, n_paths=500)
+    trend = paths[("robotics", "NdFeB", "t_magnet")]
+    ratio = trend[:, 1:] / trend[:, :-1]  # constant growth draw per path until the taper year
+    early = ratio[:, : 2040 - 2024]
+    assert np.allclose(early, early[:, :1])
+
+
+def test_components_sum_to_the_total_on_every_path(fitted):
+    a, params = fitted
+    paths = simulate(a, params, YEARS, n_paths=300)
+    segs = [s for s in a.structure.segments]
+    total = sum(paths[(s, "NdFeB", "t_magnet")] for s in segs)
+    np.testing.assert_allclose(paths[("total", "NdFeB", "t_magnet")], total)
+
+
+def test_draws_stay_within_the_sourced_ranges(fitted):
+    a, params = fitted
+    d = draw(a, params, 5000, 0)
+    for name, v in d.values.items():
+        assert v.min() >= params[name].low - 1e-12 and v.max() <= params[name].high + 1e-12, name
+
+
+def test_median_path_is_near_the_central_forecast_for_electric_cars(fitted):
+    a, params = fitted
+    from forecast.model import demand_for_params
+
+    det = demand_for_params(a, params, YEARS)
+    det = det[(det["segment"] == "ev_bev") & (det["material"] == "NdFeB")].set_index("year")["value"]
+    q = quantile_table(a, params, "base", YEARS, n_paths=4000)
+    med = q[(q["segment"] == "ev_bev") & (q["material"] == "NdFeB")].set_index("year")["p50"]
+    assert (med / det).between(0.8, 1.2).all()
+
+
+@pytest.mark.parametrize("years", [np.arange(2024, 2051), np.arange(2042, 2050), np.array([2020, 2030, 2045])])
+def test_compound_growth_matches_the_closed_form(years):
+    from forecast.montecarlo import _compound
+
+    g = np.array([[0.05], [0.3]], dtype=np.float32)
+    got = _compound(g, 0.02, years, 2023, 2040)
+    want = (1 + g.astype(float)) ** (np.minimum(years, 2040) - 2023) * 1.02 ** np.clip(years - 2040, 0, None)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
