@@ -13,15 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import forecast
+from api.admin import admin
 from api.errors import APIError, api_error_handler, http_error_handler, validation_error_handler
 from api.observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
 from api.openapi import custom_openapi
 from api.routes import router, v1
+from api.service import ForecastService
 from api.settings import Settings, get_settings
 from api.state import ForecastState
-from forecast.bundle import build_bundle
-from forecast.fitcache import load_or_fit
-from forecast.loading import load_assumptions
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,18 +30,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     state = ForecastState(settings.response_cache_entries)
 
-    def activate_from_dir() -> None:
-        a = load_assumptions(settings.assumptions_dir)
-        bundle = build_bundle(a, load_or_fit(a), settings.monte_carlo_paths)
-        state.activate(bundle)
+    def on_activate(bundle) -> None:
         app.openapi_schema = None  # enums follow the active version
         metrics.set_version(bundle.version, state.loaded_at or 0.0)
-        logger.info("forecast loaded", extra={"fields": {"assumptions_version": bundle.version}})
+
+    service = ForecastService(settings, state, logger, on_activate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        activate_from_dir()
+        service.start()
         yield
+        service.stop()
 
     app = FastAPI(
         title="magnet-forecast",
@@ -58,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.forecast = state
     app.state.metrics = metrics
     app.state.logger = logger
+    app.state.service = service
 
     app.add_exception_handler(APIError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -74,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(v1)
+    app.include_router(admin)
     if settings.bench_routes:
         from api.bench import bench_router
 

@@ -33,6 +33,34 @@ class Settings(BaseSettings):
     bench_routes: bool = Field(default=False, validation_alias="BENCH_ROUTES")
     monte_carlo_paths: int = Field(default=10_000, ge=100, le=100_000, validation_alias="MONTE_CARLO_PATHS")
 
+    # Store, refresh and scheduling
+    database_url: str | None = Field(
+        default=None, validation_alias="DATABASE_URL", description="SQLAlchemy URL; default a SQLite file under data/."
+    )
+    admin_token: str | None = Field(
+        default=None,
+        validation_alias="ADMIN_TOKEN",
+        description="Bearer token of the admin API; unset = admin API disabled.",
+    )
+    refresh_source: str | None = Field(
+        default=None,
+        validation_alias="REFRESH_SOURCE",
+        description="Directory or manifest URL refreshed on schedule (default: bundled).",
+    )
+    refresh_cron: str = Field(default="0 3 * * 1", validation_alias="REFRESH_CRON")
+    refresh_on_start: bool = Field(default=True, validation_alias="REFRESH_ON_START")
+    scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
+    version_poll_s: float = Field(default=15.0, gt=0, validation_alias="VERSION_POLL_S")
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, validation_alias="MAX_FILE_BYTES")
+    fetch_timeout_s: float = Field(default=20.0, gt=0, validation_alias="FETCH_TIMEOUT_S")
+    sanity_max_jump_factor: float = Field(default=5.0, gt=1, validation_alias="SANITY_MAX_JUMP_FACTOR")
+    sanity_history_rewrite: str = Field(
+        default="warn", pattern="^(reject|warn|ignore)$", validation_alias="SANITY_HISTORY_REWRITE"
+    )
+    sanity_unit_change: str = Field(
+        default="reject", pattern="^(reject|warn|ignore)$", validation_alias="SANITY_UNIT_CHANGE"
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

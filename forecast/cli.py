@@ -297,6 +297,56 @@ def backtest(
         typer.echo(t.to_string(index=False))
 
 
+def _store():
+    import os
+
+    from store.repository import Store
+
+    st = Store(os.environ.get("DATABASE_URL") or None)
+    st.migrate()
+    return st
+
+
+@app.command()
+def refresh(
+    source: Annotated[str | None, typer.Option(help="Directory or manifest URL (default: bundled).")] = None,
+) -> None:
+    """Fetch, validate, refit and activate new assumptions; exit 1 when they are rejected."""
+    from store.refresh import refresh as run_refresh
+
+    result = run_refresh(_store(), source or str(_State.assumptions_dir))
+    typer.echo(json.dumps(result.to_dict(), indent=2))
+    codes = {"activated": 0, "unchanged": 0, "rejected": 1, "failed": 1, "locked": 3}
+    raise typer.Exit(codes[result.status])
+
+
+@app.command()
+def versions(fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table) -> None:
+    """Stored assumption versions, newest first."""
+    rows = [v.to_dict() for v in _store().versions()]
+    if fmt is TableFormat.json:
+        typer.echo(json.dumps(rows))
+        return
+    typer.echo(pd.DataFrame(rows, columns=["id", "status", "created_at", "origin", "previous"]).to_string(index=False))
+
+
+@app.command()
+def activate(version: Annotated[str, typer.Argument(help="Version id (12 characters or the full hash).")]) -> None:
+    """Make a stored version the active one (rollback)."""
+    from store.locks import LockBusy
+    from store.repository import UnknownVersion
+
+    try:
+        info = _store().activate(version)
+    except UnknownVersion:
+        _fail(f"unknown version {version!r}; see magnet-forecast versions")
+    except ValueError as exc:
+        _fail(str(exc))
+    except LockBusy:
+        _fail("a refresh is running; try again when it has finished", 3)
+    typer.echo(f"active: {info.short_id}")
+
+
 @assumptions_app.command("validate")
 def validate(directory: Annotated[Path | None, typer.Argument(help="Directory to check.")] = None) -> None:
     """Check an assumptions directory; exit non-zero on any problem."""

@@ -6,6 +6,7 @@ This is file I/O at the edge: the model modules never import it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 from forecast.backtest import DriverFits, fit_drivers
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import Assumptions
-from forecast.versioning import assumptions_hash
+from forecast.versioning import normalized_assumptions
 
 CACHE_ENV = "MAGNET_FORECAST_CACHE"
 
@@ -36,10 +37,25 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "cache"
 
 
+DRIVER_PARAMETERS: tuple[str, ...] = ("drivers.ev_car_market_cap", "drivers.wind_cap_gw_per_yr")
+
+
+def driver_inputs_hash(a: Assumptions) -> str:
+    """Hash of what the fits depend on: the driver series, their caps and the horizon."""
+    n = normalized_assumptions(a)
+    key = {
+        "ev_car_sales": n["ev_car_sales"],
+        "wind_installations": n["wind_installations"],
+        "caps": {p: n["parameters"].get(p) for p in DRIVER_PARAMETERS},
+        "horizon": n["model"]["horizon"],
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
     """The driver fits of these assumptions: from the cache, or fitted now and cached atomically."""
     directory = cache_dir or default_cache_dir()
-    path = directory / f"fits-{assumptions_hash(a)[:24]}-{fit_code_version()}.pkl"
+    path = directory / f"fits-{driver_inputs_hash(a)}-{fit_code_version()}.pkl"
     if path.is_file():
         try:
             with path.open("rb") as fh:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ SERIES_FILES: dict[str, tuple[str, type[BaseModel], tuple[str, ...]]] = {
     "wind_installations": ("series/wind_installations.csv", WindRow, ("region", "location")),
 }
 SHARE_TOLERANCE = 1e-6  # numerical tolerance for shares summing to 1
+FORMULA_CELL = re.compile(r"^[=+@\t\r]|^-[A-Za-z(]")  # what a spreadsheet would run as a formula
+
+
+def _formula_cells(row: dict[str, str]) -> list[str]:
+    """Columns whose text a spreadsheet would evaluate as a formula."""
+    return [k for k, v in row.items() if isinstance(v, str) and FORMULA_CELL.match(v)]
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,8 @@ def _read_series(
         return pd.DataFrame(columns=columns)
     rows: list[dict[str, Any]] = []
     for line_no, raw in enumerate(reader, start=2):
+        for col in _formula_cells({k: v for k, v in raw.items() if isinstance(k, str)}):
+            problems.append(Problem(rel, f"row {line_no}.{col}", "formula-like cell; expected plain text or a number"))
         clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k in expected}
         if not clean.get("note"):
             clean.pop("note", None)
@@ -169,6 +178,11 @@ def _read_projects(root: Path, problems: list[Problem]) -> list[SupplyProject]:
     for line_no, raw in enumerate(reader, start=2):
         row = {k: v.strip() for k, v in raw.items() if k in fields and isinstance(v, str) and v.strip() != ""}
         where = f"row {line_no}"
+        bad_cells = _formula_cells(row)
+        if bad_cells:
+            for col in bad_cells:
+                problems.append(Problem(PROJECTS_FILE, f"{where}.{col}", "formula-like cell; expected plain text"))
+            continue
         if "capacity" in row and "unit" not in row:
             problems.append(
                 Problem(PROJECTS_FILE, where, "capacity given without a unit; expected a unit column value")

@@ -164,3 +164,12 @@ def test_regional_electric_car_sales_add_up_to_the_world(assumptions):
     regions = df[df["region"] != "World"].groupby(["year", "powertrain"])["value"].sum()
     world = df[df["region"] == "World"].set_index(["year", "powertrain"])["value"]
     assert (regions.loc[world.index] == world).all()
+
+
+def test_formula_cells_are_rejected(assumptions_copy):
+    path = assumptions_copy / "series" / "ev_car_sales.csv"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].rstrip(",") + ',=HYPERLINK("http://x")'
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any("row 2.note" in m and "formula-like" in m for m in msgs)

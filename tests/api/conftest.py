@@ -23,21 +23,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start uvicorn on a free loopback port and wait until /ready answers 200."""
+def start_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start uvicorn on a free loopback port and wait until /ready answers 200.
+
+    Logs go to a file: a pipe nobody reads would fill up and block the server.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"magnet-forecast-uvicorn-{port}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+    proc.log_path = log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"uvicorn exited: {log_path.read_text()[-4000:]}")
         try:
             if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
                 return proc, base
@@ -56,9 +62,20 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+ADMIN_TOKEN = "test-admin-token"
+
+
 @pytest.fixture(scope="session")
-def server() -> Iterator[str]:
-    proc, base = start_server({"BENCH_ROUTES": "0"})
+def server(tmp_path_factory) -> Iterator[str]:
+    db = tmp_path_factory.mktemp("db") / "service.db"
+    proc, base = start_server(
+        {
+            "BENCH_ROUTES": "0",
+            "DATABASE_URL": f"sqlite:///{db}",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "SCHEDULER_ENABLED": "false",
+        }
+    )
     yield base
     stop_server(proc)
 

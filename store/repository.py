@@ -1,0 +1,211 @@
+"""The store: versions (immutable, content-addressed), refresh runs, activation and rollback."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from forecast.bundle import ForecastBundle
+from forecast.loading import load_assumptions
+from forecast.schemas import Assumptions
+from store.db import RefreshRun, Version, default_database_url, make_engine, now
+from store.locks import exclusive
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+REFRESH_LOCK = "refresh"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: str
+    short_id: str
+    status: str
+    created_at: datetime
+    origin: str
+    previous_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.short_id,
+            "hash": self.id,
+            "status": self.status,
+            "created_at": self.created_at.isoformat(),
+            "origin": self.origin,
+            "previous": self.previous_id[:12] if self.previous_id else None,
+        }
+
+
+class UnknownVersion(KeyError):
+    pass
+
+
+def _info(v: Version) -> VersionInfo:
+    return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id)
+
+
+def zip_dir(directory: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(directory).as_posix())
+    return buf.getvalue()
+
+
+class Store:
+    """Versions and refresh runs in a SQL database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_database_url()
+        self.engine: Engine = make_engine(self.url)
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest Alembic revision."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # --- reading -------------------------------------------------------------------------------
+    def versions(self) -> list[VersionInfo]:
+        with Session(self.engine) as s:
+            rows = s.scalars(select(Version).order_by(Version.created_at.desc())).all()
+            return [_info(v) for v in rows]
+
+    def active(self) -> VersionInfo | None:
+        with Session(self.engine) as s:
+            v = s.scalars(select(Version).where(Version.status == "active")).first()
+            return _info(v) if v else None
+
+    def _get(self, s: Session, ref: str) -> Version:
+        v = s.get(Version, ref)
+        if v is None:
+            v = s.scalars(select(Version).where(Version.short_id == ref[:12])).first() if len(ref) >= 6 else None
+        if v is None:
+            raise UnknownVersion(ref)
+        return v
+
+    def info(self, ref: str) -> VersionInfo:
+        with Session(self.engine) as s:
+            return _info(self._get(s, ref))
+
+    def diff(self, ref: str) -> dict[str, Any]:
+        with Session(self.engine) as s:
+            v = self._get(s, ref)
+            return {
+                "id": v.short_id,
+                "previous": v.previous_id[:12] if v.previous_id else None,
+                "changes": json.loads(v.diff),
+                "validation_report": json.loads(v.validation_report),
+            }
+
+    def load_bundle(self, ref: str) -> ForecastBundle:
+        """The computed forecast stored with a version (no refitting)."""
+        with Session(self.engine) as s:
+            v = self._get(s, ref)
+            if v.bundle is None:
+                raise UnknownVersion(f"{ref}: no computed forecast stored")
+            return pickle.loads(v.bundle)
+
+    def load_assumptions(self, ref: str) -> Assumptions:
+        with Session(self.engine) as s:
+            blob = self._get(s, ref).files
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+                zf.extractall(tmp)
+            return load_assumptions(tmp)
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with Session(self.engine) as s:
+            rows = s.scalars(select(RefreshRun).order_by(RefreshRun.id.desc()).limit(limit)).all()
+            return [
+                {
+                    "id": r.id,
+                    "started_at": r.started_at.isoformat(),
+                    "status": r.status,
+                    "source": r.source,
+                    "reasons": json.loads(r.reasons),
+                    "version": r.version_id[:12] if r.version_id else None,
+                }
+                for r in rows
+            ]
+
+    # --- writing -------------------------------------------------------------------------------
+    def start_run(self, source: str, holder: str) -> int:
+        with Session(self.engine) as s, s.begin():
+            run = RefreshRun(started_at=now(), source=source, holder=holder, status="running", reasons="[]")
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str, reasons: list[str], version_id: str | None = None) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.execute(
+                update(RefreshRun)
+                .where(RefreshRun.id == run_id)
+                .values(status=status, reasons=json.dumps(reasons), version_id=version_id, finished_at=now())
+            )
+
+    def abandon_stale_runs(self) -> None:
+        """Runs still marked running when the refresh lock is free were killed: mark them failed."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(
+                update(RefreshRun)
+                .where(RefreshRun.status == "running")
+                .values(
+                    status="failed",
+                    reasons=json.dumps(["process ended before the refresh finished"]),
+                    finished_at=now(),
+                )
+            )
+
+    def add_version(self, v: Version, activate: bool, run_id: int, pause: Any = None) -> None:
+        """Insert a version and, when asked, make it the only active one, in one transaction."""
+        with Session(self.engine) as s, s.begin():
+            existing = s.get(Version, v.id)
+            if existing is None:
+                s.add(v)
+            elif activate:
+                existing.status = v.status
+            if activate:
+                s.execute(
+                    update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded")
+                )
+                s.execute(update(Version).where(Version.id == v.id).values(status="active"))
+            s.execute(
+                update(RefreshRun)
+                .where(RefreshRun.id == run_id)
+                .values(
+                    status="activated" if activate else "rejected",
+                    version_id=v.id,
+                    finished_at=now(),
+                    reasons=v.validation_report if not activate else "[]",
+                )
+            )
+            if pause is not None:
+                pause("committing")  # fault-injection point: dies inside the open transaction
+
+    def activate(self, ref: str) -> VersionInfo:
+        """Make a stored, non-rejected version the active one (rollback), under the refresh lock."""
+        with exclusive(self.engine, REFRESH_LOCK), Session(self.engine) as s, s.begin():
+            v = self._get(s, ref)
+            if v.status == "rejected" or v.bundle is None:
+                raise ValueError(f"version {v.short_id} was rejected and cannot be activated")
+            s.execute(update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded"))
+            v.status = "active"
+            s.flush()
+            return _info(v)

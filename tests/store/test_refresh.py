@@ -1,0 +1,205 @@
+"""Versioned store and refresh on real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from store.refresh import Limits, refresh
+from store.repository import Store
+from store.sources import ASSUMPTION_FILES
+from tests.store.conftest import BUNDLED, copy_assumptions, edit_parameter, wait_for
+
+N_PATHS = 300  # small Monte Carlo: these tests are about the store, not the bands
+
+
+def fresh_store(url: str) -> Store:
+    s = Store(url)
+    s.migrate()
+    return s
+
+
+@pytest.fixture()
+def store(db_url) -> Store:
+    s = fresh_store(db_url)
+    first = refresh(s, str(BUNDLED), origin="bundled", n_paths=N_PATHS)
+    assert first.status == "activated", first
+    return s
+
+
+def test_first_refresh_activates_and_the_same_again_changes_nothing(store):
+    active = store.active()
+    assert active.status == "active" and active.origin == "bundled"
+    again = refresh(store, str(BUNDLED), n_paths=N_PATHS)
+    assert again.status == "unchanged" and again.version == active.short_id
+    assert len(store.versions()) == 1
+
+
+def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_dir):
+    before = store.active()
+    r = refresh(store, str(changed_dir), n_paths=N_PATHS)
+    assert r.status == "activated"
+    after = store.active()
+    assert after.short_id == r.version != before.short_id
+    assert {v.short_id: v.status for v in store.versions()}[before.short_id] == "superseded"
+    d = store.diff(after.short_id)
+    assert d["previous"] == before.short_id
+    change = next(c for c in d["changes"] if c["key"] == "ev.motor_kg")
+    assert (change["field"], change["old"], change["new"], change["source"]) == (
+        "value",
+        1.5,
+        1.6,
+        "doe_ndfeb_deep_dive_2022",
+    )
+    bundle = store.load_bundle(after.id)  # served without refitting
+    assert bundle.version == after.short_id and bundle.fits is not None
+
+
+def test_rollback_reactivates_the_previous_version(store, changed_dir):
+    first = store.active()
+    refresh(store, str(changed_dir), n_paths=N_PATHS)
+    store.activate(first.short_id)
+    assert store.active().short_id == first.short_id
+    statuses = [v.status for v in store.versions()]
+    assert statuses.count("active") == 1
+
+
+def _bad(kind: str, d: Path) -> str:
+    """Break an assumptions copy in one way; return a text the rejection reasons must contain."""
+    if kind == "corrupt_csv":
+        (d / "series" / "wind_installations.csv").write_text('year,region\n"unterminated,2020\n\x00\x00')
+        return "wind_installations.csv"
+    if kind == "wrong_encoding":
+        (d / "sources.yaml").write_bytes(
+            (d / "sources.yaml").read_text().replace("Outlook", "Outl\xf6ok").encode("latin-1")
+        )
+        return "UTF-8"
+    if kind == "huge_file":
+        with (d / "supply" / "projects.csv").open("ab") as fh:
+            fh.truncate(100 * 1024 * 1024)
+        return "more than the limit"
+    if kind == "nan":
+        p = d / "series" / "ev_car_sales.csv"
+        p.write_text(p.read_text().replace("2023,World,BEV,9500000", "2023,World,BEV,NaN"))
+        return "ev_car_sales.csv"
+    if kind == "negative":
+        edit_parameter(d, "ev.motor_kg", value=-1.0, low=-2.0)
+        return "negative"
+    if kind == "unit_changed":
+        edit_parameter(d, "ev.motor_kg", unit="motors_per_vehicle")
+        return "unit changed"
+    if kind == "missing_source":
+        p = d / "parameters.yaml"
+        import yaml
+
+        data = yaml.safe_load(p.read_text())
+        del data["wind.t_per_mw.direct_drive"]["source"]
+        p.write_text(yaml.safe_dump(data, sort_keys=False))
+        return "source"
+    if kind == "formula_cell":
+        p = d / "supply" / "projects.csv"
+        lines = p.read_text().splitlines()
+        lines[1] = lines[1].replace("MP Materials", "=cmd|' /C calc'!A0", 1)
+        p.write_text("\n".join(lines) + "\n")
+        return "formula-like"
+    if kind == "implausible_jump":
+        p = d / "series" / "wind_installations.csv"
+        p.write_text(p.read_text().replace("2024,World,onshore,109.0", "2024,World,onshore,1090.0"))
+        return "jumps"
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "corrupt_csv",
+        "wrong_encoding",
+        "huge_file",
+        "nan",
+        "negative",
+        "unit_changed",
+        "missing_source",
+        "formula_cell",
+        "implausible_jump",
+    ],
+)
+def test_bad_inputs_are_rejected_with_reasons_and_the_last_good_version_stays(store, tmp_path, kind):
+    before = store.active()
+    d = copy_assumptions(tmp_path / kind)
+    needle = _bad(kind, d)
+    r = refresh(store, str(d), limits=Limits(max_file_bytes=10 * 1024 * 1024), n_paths=N_PATHS)
+    assert r.status == "rejected", r
+    assert any(needle in reason for reason in r.reasons), r.reasons
+    assert store.active().short_id == before.short_id
+    run = store.runs()[0]
+    assert run["status"] == "rejected" and run["reasons"]
+
+
+def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(changed_dir, site / "v2")
+    (site / "manifest.json").write_text(json.dumps({"files": {f: f"v2/{f}" for f in ASSUMPTION_FILES}}))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/manifest.json"
+        r = refresh(store, url, n_paths=N_PATHS)
+        assert r.status == "activated", r
+        assert store.active().origin == url
+        small = refresh(store, url, limits=Limits(max_file_bytes=2048), n_paths=N_PATHS)
+        assert small.status == "rejected" and "limit" in small.reasons[0]
+        missing = refresh(store, url.replace("manifest.json", "nothing.json"), n_paths=N_PATHS)
+        assert missing.status == "rejected" and "404" in missing.reasons[0]
+    finally:
+        httpd.shutdown()
+
+
+def _cli_refresh(db_url: str, source: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "forecast.cli", "refresh", "--source", str(source)],
+        env={**os.environ, "DATABASE_URL": db_url, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_two_refreshes_at_once_give_one_new_version(store, changed_dir):
+    url = store.url
+    n_before = len(store.versions())
+    procs = [_cli_refresh(url, changed_dir), _cli_refresh(url, changed_dir)]
+    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    statuses = sorted(o["status"] for o in outs)
+    assert statuses in (["activated", "locked"], ["activated", "unchanged"]), statuses
+    assert len(store.versions()) == n_before + 1
+    assert [v.status for v in store.versions()].count("active") == 1
+
+
+@pytest.mark.parametrize("stage", ["fetched", "validated", "fitted", "committing"])
+def test_kill_9_during_a_refresh_leaves_the_store_consistent(store, changed_dir, stage):
+    before = store.active()
+    n_before = len(store.versions())
+    proc = _cli_refresh(store.url, changed_dir, {"MAGNET_FORECAST_FAULT_PAUSE": stage})
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == f"paused at {stage}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    fresh = Store(store.url)  # a new process's view of the database
+    assert fresh.active().short_id == before.short_id
+    assert len(fresh.versions()) == n_before  # nothing half-written, not even inside the transaction
+    # the next refresh takes the lock back, records the dead run as failed, and succeeds
+    assert wait_for(lambda: refresh(fresh, str(changed_dir), n_paths=N_PATHS).status == "activated", 60, 1)
+    assert any(r["status"] == "failed" for r in fresh.runs())
+    assert fresh.active().short_id != before.short_id
