@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve run test lint bench bench-api clean
+.PHONY: install serve run test lint bench bench-api docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(STAMP)  ## lint and run every test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_forecast.py
+
+docker-test:  ## build and run the image with podman (see scripts/docker-smoke.sh)
+	bash scripts/docker-smoke.sh
 
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/bench_api.py

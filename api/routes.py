@@ -417,8 +417,10 @@ def dashboard_js() -> FileResponse:
 
 @router.get("/static/plotly.min.js", include_in_schema=False)
 def plotly_js() -> FileResponse:
-    """plotly.js from the installed plotly package: no CDN, works in closed networks."""
-    import plotly
+    """plotly.js served by the app (a copy next to it, else the plotly package's): no CDN."""
+    path = STATIC_DIR / "plotly.min.js"
+    if not path.is_file():
+        import plotly
 
-    path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+        path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
     return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

@@ -218,6 +218,7 @@ class ProphetModel:
     def fit(self, years: np.ndarray, values: np.ndarray) -> ProphetModel:
         logging.getLogger("cmdstanpy").setLevel(logging.ERROR)
         logging.getLogger("prophet").setLevel(logging.ERROR)
+        logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # plotting libraries are optional
         from prophet import Prophet
 
         df = pd.DataFrame({"ds": pd.to_datetime([f"{int(y)}-07-01" for y in years]), "y": np.asarray(values, float)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def default_database_url() -> str:
-    """A SQLite file under the project's data directory."""
+    """$DATABASE_URL, else a SQLite file under the project's data directory."""
+    env = os.environ.get("DATABASE_URL")
+    if env:
+        return env
     path = PROJECT_ROOT / "data" / "magnet_forecast.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"

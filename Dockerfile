@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# magnet-forecast service. Build: docker build -t magnet-forecast .
+# The base is an argument so the same file builds from a locally made Debian base (see scripts/docker-smoke.sh).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY pyproject.toml README.md ./
+COPY forecast ./forecast
+COPY api ./api
+COPY store ./store
+# plotly is needed only for its bundled plotly.min.js: copy the file next to the app, drop the package.
+# matplotlib (and what it pulls in) is optional for Prophet: plotting only. Test suites shipped inside
+# libraries are not needed at run time. Compiled bytecode stays: it makes the container start faster.
+RUN pip install --no-cache-dir . \
+ && SP="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && cp "$SP/plotly/package_data/plotly.min.js" "$SP/api/static/plotly.min.js" \
+ && pip uninstall -y plotly matplotlib pillow fonttools kiwisolver contourpy cycler \
+ && find "$SP" -depth -type d -name tests -exec rm -rf {} + \
+ && rm -rf "$SP/pip" "$SP/setuptools"
+
+COPY assumptions /app/assumptions
+# Compute the bundled version once at build time, so a fresh container starts without refitting.
+RUN mkdir -p /data \
+ && DATABASE_URL=sqlite:////data/magnet_forecast.db MAGNET_FORECAST_CACHE=/data/cache \
+    magnet-forecast --assumptions /app/assumptions refresh
+
+FROM ${BASE_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    ASSUMPTIONS_DIR=/app/assumptions \
+    DATABASE_URL=sqlite:////data/magnet_forecast.db \
+    MAGNET_FORECAST_CACHE=/data/cache \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WORKERS=1
+RUN useradd --system --create-home --uid 10001 --user-group app
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+COPY --from=build --chown=10001:10001 /data /data
+VOLUME ["/data"]
+USER 10001:10001
+WORKDIR /app
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
+STOPSIGNAL SIGTERM
+# exec: uvicorn is PID 1 and receives SIGTERM directly for a graceful shutdown.
+CMD ["sh", "-c", "exec uvicorn api.main:app --host \"$HOST\" --port \"$PORT\" --workers \"$WORKERS\" --timeout-graceful-shutdown 20"]
