@@ -36,7 +36,9 @@ if ! "${PODMAN[@]}" image exists "$BASE_TAG"; then
   $SUDO rm -rf "$rootfs"
   $SUDO debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
     bookworm "$rootfs" "$(mirror)" >"$WORK/debootstrap.log" 2>&1
-  $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*  # no caches in the base
+  # no package caches, lists or documentation in the base
+  $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+    "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
   $SUDO tar -C "$rootfs" -c . | "${PODMAN[@]}" import - "$BASE_TAG" >/dev/null
   $SUDO rm -rf "$rootfs"
   echo "base image $BASE_TAG made in $(( $(date +%s) - t0 )) s"
@@ -120,4 +122,5 @@ echo "runs as uid $uid"
 echo "stopped: exit code $("${PODMAN[@]}" inspect "$cid" --format '{{.State.ExitCode}}')"
 "${PODMAN[@]}" --runtime runc rm "$cid" >/dev/null
 trap - EXIT
+"${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true  # drop dangling build layers (vfs copies are large)
 echo "smoke test passed"
