@@ -56,6 +56,9 @@ class SupplyRecord(BaseModel):
     weighting: Literal["nameplate", "risked"]
     material: Literal["NdFeB", "NdPr", "Dy", "Tb"]
     capacity_t: float = Field(description="t/yr: NdFeB-equivalent, or NdPr / Dy / Tb oxide.")
+    p10: float | None = Field(default=None, description="Monte Carlo P10 of risk-weighted capacity (risked rows).")
+    p50: float | None = None
+    p90: float | None = None
 
 
 class SupplyResponse(Versioned):
@@ -76,6 +79,8 @@ class GapRecord(BaseModel):
     coverage: float | None
     coverage_nameplate: float | None
     binding_stage: str
+    supply_p10_t: float | None = Field(default=None, description="Monte Carlo P10 of risked supply at this stage.")
+    supply_p90_t: float | None = None
 
 
 class GapResponse(Versioned):

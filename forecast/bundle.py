@@ -15,7 +15,7 @@ from forecast.model import forecast_all, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
-from forecast.supply import stage_capacity
+from forecast.supply import stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
 
@@ -55,6 +55,8 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
     years = horizon_years(a)
     base = resolve_parameters(a, "base", cal.calibrated)
     supply = stage_capacity(a, base, years).rename(columns={"value": "capacity_t"})
+    sq = supply_quantile_table(a, base, years).assign(weighting="risked")
+    supply = supply.merge(sq, on=["year", "stage", "weighting", "material"], how="left")
     gaps = pd.concat([gap_table(a, s, cal.calibrated, years) for s in scenario_names(a)], ignore_index=True)
     future = years[years >= cal.base_year]
     quantiles = pd.concat(

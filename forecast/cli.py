@@ -20,7 +20,7 @@ from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
-from forecast.supply import CHAIN, stage_capacity
+from forecast.supply import CHAIN, stage_capacity, supply_quantile_table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="NdFeB magnet and rare-earth demand outlook.")
 assumptions_app = typer.Typer(no_args_is_help=True, help="Work with assumption directories.")
@@ -220,8 +220,12 @@ def supply(
     a, _ = _fitted(_load())
     _choice("--stage", stage, (*CHAIN, "recycling"))
     s, e = _check_years(a, start, end)
-    cap = stage_capacity(a, resolve_parameters(a, "base", calibrate(a).calibrated), horizon_years(a, s, e))
+    params = resolve_parameters(a, "base", calibrate(a).calibrated)
+    years = horizon_years(a, s, e)
+    cap = stage_capacity(a, params, years)
     cap = cap[cap["weighting"] == weighting.value]
+    if weighting is Weighting.risked:
+        cap = cap.merge(supply_quantile_table(a, params, years), on=["year", "stage", "material"], how="left")
     if stage:
         cap = cap[cap["stage"] == stage]
     cap = cap.rename(columns={"value": "capacity_t"})

@@ -14,7 +14,7 @@ from forecast.model import demand_for_params
 from forecast.params import ParamSet
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import Assumptions, Parameter
-from forecast.supply import CHAIN, WEIGHTINGS, stage_capacity
+from forecast.supply import CHAIN, WEIGHTINGS, stage_capacity, supply_quantile_table
 
 REGIONS: tuple[str, ...] = ("world", "ex_china")
 GAP_STAGES: tuple[str, ...] = (*CHAIN, "recycling", "chain")
@@ -32,6 +32,8 @@ GAP_COLUMNS = [
     "coverage",
     "coverage_nameplate",
     "binding_stage",
+    "supply_p10_t",
+    "supply_p90_t",
 ]
 
 
@@ -156,6 +158,8 @@ def gap_for_params(a: Assumptions, params: ParamSet, scenario: str, years: np.nd
         out["coverage"] = np.where(out["demand_t"] > 0, out["supply_risked_t"] / out["demand_t"], np.nan)
         out["coverage_nameplate"] = np.where(out["demand_t"] > 0, out["supply_nameplate_t"] / out["demand_t"], np.nan)
     out["binding_stage"] = pd.Series(binding["risked"], index=years).reindex(out["year"]).to_numpy()
+    q = supply_quantile_table(a, params, years).rename(columns={"p10": "supply_p10_t", "p90": "supply_p90_t"})
+    out = out.merge(q.drop(columns="p50"), on=["year", "stage", "material"], how="left")
     out["scenario"] = scenario
     order = {s: i for i, s in enumerate(GAP_STAGES)}
     out = out.sort_values(

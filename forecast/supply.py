@@ -104,3 +104,66 @@ def stage_capacity(a: Assumptions, params: ParamSet, years: np.ndarray) -> pd.Da
         rows.append(h.rename("value").reset_index().assign(material=el))
     out = pd.concat(rows, ignore_index=True)
     return out[["year", "stage", "weighting", "material", "value"]]
+
+
+SUPPLY_QUANTILES: tuple[float, ...] = (0.10, 0.50, 0.90)
+SUPPLY_QUANTILE_COLUMNS: tuple[str, ...] = ("p10", "p50", "p90")
+SUPPLY_PATHS = 2000
+
+
+def supply_paths(
+    a: Assumptions, params: ParamSet, years: np.ndarray, n_paths: int = SUPPLY_PATHS, seed: int = 0
+) -> dict[tuple[str, str], np.ndarray]:
+    """Monte Carlo capacity by (stage, material) [t/yr], shape (paths, years).
+
+    Per project and path: it comes online with its status's probability (one Bernoulli draw), and its
+    start slips by an exponential delay with the status's mean delay (one draw), independent across
+    projects and constant over years. Feeder plants are skipped; integrated projects count at the mine.
+    """
+    rng = np.random.default_rng(seed)
+    grade = a.structure.supply_grade
+    ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, grade, years)[None, :]
+    out: dict[tuple[str, str], np.ndarray] = {}
+
+    def add(key: tuple[str, str], value: np.ndarray) -> None:
+        out[key] = out[key] + value if key in out else value
+
+    for p in a.projects:
+        if p.feeds is not None or p.capacity is None:
+            continue
+        prob, mean_delay = risk(params, p.status)
+        online = rng.random(n_paths) < prob
+        delay = rng.exponential(mean_delay, n_paths) if mean_delay > 0 else np.zeros(n_paths)
+        r = np.clip((years[None, :] - (p.first_year + delay[:, None]) + 1.0) / p.years_to_full, 0.0, 1.0)
+        native = online[:, None] * p.capacity * r
+        if p.unit in HEAVY_UNITS:
+            add((p.stage, HEAVY_UNITS[p.unit]), native)
+            continue
+        factor = magnet_equivalent_per_unit(p.unit, params, a.structure.elements, grade, years, p.ndpr_share_of_treo)
+        eq = native * factor[None, :]
+        stages = [p.stage, "mine"] if (p.own_feed and p.stage == "separation") else [p.stage]
+        for st in stages:
+            add((st, "NdFeB"), eq)
+            add((st, "NdPr"), eq * ox_per_magnet)
+    return out
+
+
+def supply_quantile_table(
+    a: Assumptions, params: ParamSet, years: np.ndarray, n_paths: int = SUPPLY_PATHS, seed: int = 0
+) -> pd.DataFrame:
+    """P10, P50, P90 of risk-weighted capacity: year, stage, material, p10, p50, p90 [t/yr]."""
+    paths = supply_paths(a, params, years, n_paths, seed)
+    frames = []
+    for (stage, material), arr in paths.items():
+        q = np.quantile(arr, SUPPLY_QUANTILES, axis=0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "year": years,
+                    "stage": stage,
+                    "material": material,
+                    **{c: q[i] for i, c in enumerate(SUPPLY_QUANTILE_COLUMNS)},
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

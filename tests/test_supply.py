@@ -152,3 +152,31 @@ def test_bad_project_rows_name_the_row(assumptions_copy, old, new, needle):
 def test_duplicate_project_id_names_both_rows(assumptions_copy):
     msgs = _write_rows(assumptions_copy, lambda lines: [*lines, lines[1]])
     assert any("duplicate id 'mp_mountain_pass_mine' (first on row 2)" in m for m in msgs)
+
+
+def test_supply_quantiles_are_ordered_and_bracket_the_expectation(assumptions):
+    from forecast.supply import supply_quantile_table
+
+    params = resolve_parameters(assumptions, "base")
+    years = np.array([2026, 2030, 2040])
+    q = supply_quantile_table(assumptions, params, years, n_paths=4000)
+    assert (q["p10"] <= q["p50"]).all() and (q["p50"] <= q["p90"]).all()
+    risked = stage_capacity(assumptions, params, years)
+    risked = risked[risked["weighting"] == "risked"]
+    m = q.merge(risked, on=["year", "stage", "material"])
+    nameplate = stage_capacity(assumptions, params, years)
+    nameplate = nameplate[nameplate["weighting"] == "nameplate"].set_index(["year", "stage", "material"])["value"]
+    m = m.set_index(["year", "stage", "material"])
+    assert (m["p90"] <= nameplate.loc[m.index] + 1e-6).all()  # no path beats every plan coming true
+    mag = m.loc[(2030, "magnet", "NdFeB")]
+    assert mag["p10"] <= mag["value"] <= mag["p90"]
+
+
+def test_supply_paths_are_reproducible(assumptions):
+    from forecast.supply import supply_quantile_table
+
+    params = resolve_parameters(assumptions, "base")
+    years = np.array([2030])
+    a = supply_quantile_table(assumptions, params, years, n_paths=500, seed=4)
+    b = supply_quantile_table(assumptions, params, years, n_paths=500, seed=4)
+    assert a.equals(b)

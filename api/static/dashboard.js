@@ -41,6 +41,10 @@ async function drawGap(scenario) {
     { x, y: g.records.map(r => r.demand_t), name: "demand outside China", type: "scatter", mode: "lines", line: { width: 3 } },
     { x, y: g.records.map(r => r.supply_nameplate_t), name: "supply, nameplate", type: "scatter", mode: "lines", line: { dash: "dot" } },
     { x, y: g.records.map(r => r.supply_risked_t), name: "supply, risked", type: "scatter", mode: "lines", fill: "tozeroy" },
+    { x, y: g.records.map(r => r.supply_p10_t), name: "supply P10", type: "scatter", mode: "lines",
+      line: { color: "rgba(44,160,44,0.6)", dash: "dot" } },
+    { x, y: g.records.map(r => r.supply_p90_t), name: "supply P10-P90", type: "scatter", mode: "lines", fill: "tonexty",
+      fillcolor: "rgba(44,160,44,0.12)", line: { color: "rgba(44,160,44,0.6)", dash: "dot" } },
     { x, y: g.records.map(r => r.gap_t), name: "gap (risked)", type: "bar", opacity: 0.35 },
   ];
   await Plotly.newPlot("chart-gap", traces, { ...LAYOUT, yaxis: { title: "t NdFeB" } }, CONFIG);
