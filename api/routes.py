@@ -149,7 +149,7 @@ def scenarios(request: Request) -> JSONResponse:
     for name in b.scenarios:
         sc = b.assumptions.scenarios[name]
         ov = {k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in sc.overrides.items()}
-        out.append({"name": name, "description": sc.description, "overrides": ov})
+        out.append({"name": name, "description": sc.description, "source": sc.source, "note": sc.note, "overrides": ov})
     return _json(b, {"scenarios": out})
 
 

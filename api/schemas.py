@@ -24,6 +24,8 @@ class ReadyResponse(Versioned):
 class ScenarioInfo(BaseModel):
     name: str
     description: str
+    source: str
+    note: str | None = None
     overrides: dict[str, float | dict[str, float]]
 
 

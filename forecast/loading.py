@@ -236,6 +236,13 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
         for name in P.required_parameters(structure):
             if name not in parameters:
                 problems.append(Problem("parameters.yaml", name, "missing; the model needs this parameter"))
+    if structure is not None:
+        for el, spec in structure.elements.items():
+            if spec.source not in sources:
+                problems.append(Problem("structure.yaml", f"elements.{el}.source", f"unknown source {spec.source!r}"))
+    for sname, sc in a["scenarios"].items():
+        if sc.source not in sources:
+            problems.append(Problem("scenarios.yaml", f"scenarios.{sname}.source", f"unknown source {sc.source!r}"))
     model: ModelConfig | None = a.get("model")
     if model is not None:
         cal = model.calibration

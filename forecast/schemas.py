@@ -144,6 +144,7 @@ class Element(Frozen):
     oxide: str
     metal_atoms: int = Field(gt=0)
     oxygen_atoms: int = Field(gt=0)
+    source: str
 
 
 ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb")
@@ -203,6 +204,8 @@ class ModelConfig(Frozen):
 
 class Scenario(Frozen):
     description: str
+    source: str
+    note: str | None = None
     overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
 
 

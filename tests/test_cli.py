@@ -82,7 +82,9 @@ def test_validate_ok_and_bad_directory(assumptions_copy):
 
 def test_assumptions_env_var_selects_another_directory(assumptions_copy):
     p = assumptions_copy / "scenarios.yaml"
-    p.write_text(p.read_text() + "  extra:\n    description: env test\n    overrides: {}\n")
+    p.write_text(
+        p.read_text() + "  extra:\n    description: env test\n    source: project_assumption\n    overrides: {}\n"
+    )
     r = run(
         "demand",
         "--scenario",

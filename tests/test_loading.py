@@ -146,7 +146,11 @@ def test_missing_required_parameter_is_reported(assumptions_copy):
 
 def test_scenario_override_of_unknown_or_out_of_range_parameter(assumptions_copy):
     def edit(d):
-        d["scenarios"]["bad"] = {"description": "x", "overrides": {"no.such": 1.0, "ev.motor_kg": 9.0}}
+        d["scenarios"]["bad"] = {
+            "description": "x",
+            "source": "project_assumption",
+            "overrides": {"no.such": 1.0, "ev.motor_kg": 9.0},
+        }
 
     _edit_yaml(assumptions_copy / "scenarios.yaml", edit)
     msgs = _problems(assumptions_copy)
@@ -173,3 +177,9 @@ def test_formula_cells_are_rejected(assumptions_copy):
     path.write_text("\n".join(lines) + "\n")
     msgs = _problems(assumptions_copy)
     assert any("row 2.note" in m and "formula-like" in m for m in msgs)
+
+
+def test_a_scenario_without_a_source_is_rejected(assumptions_copy):
+    _edit_yaml(assumptions_copy / "scenarios.yaml", lambda d: d["scenarios"]["high"].pop("source"))
+    msgs = _problems(assumptions_copy)
+    assert any("scenarios.yaml: high.source" in m for m in msgs), msgs

@@ -30,7 +30,11 @@ def test_what_if_override_out_of_range_is_rejected(assumptions):
 def test_user_can_add_a_scenario_without_code(assumptions_copy):
     path = assumptions_copy / "scenarios.yaml"
     data = yaml.safe_load(path.read_text())
-    data["scenarios"]["heavy_motors"] = {"description": "2 kg motors", "overrides": {"ev.motor_kg": 2.0}}
+    data["scenarios"]["heavy_motors"] = {
+        "description": "2 kg motors",
+        "source": "project_assumption",
+        "overrides": {"ev.motor_kg": 2.0},
+    }
     path.write_text(yaml.safe_dump(data))
     a = load_assumptions(assumptions_copy)
     df = forecast_scenario(a, "heavy_motors")
