@@ -39,7 +39,6 @@ from forecast.supply import WEIGHTINGS
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMAND_MATERIALS: tuple[str, ...] = ("NdFeB", *ELEMENTS)
 GAP_MATERIALS: tuple[str, ...] = ("NdFeB", "NdPr", "Dy", "Tb")
-FORMATS: tuple[str, ...] = ("json", "csv")
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "A parameter is invalid; the body names it and the allowed values."},
     503: {"model": ErrorBody, "description": "No forecast is loaded yet."},

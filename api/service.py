@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from api.settings import Settings
 from api.state import ForecastState
@@ -89,7 +88,3 @@ class ForecastService:
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
-
-
-def bundled_dir(settings: Settings) -> Path:
-    return Path(settings.assumptions_dir)

@@ -15,7 +15,6 @@ import pandas as pd
 from forecast import params as P
 from forecast.params import ParamSet
 
-DRIVER_COLUMNS = ["year", "driver", "value", "unit", "kind"]
 FlaggedArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values by year, is-history flags)
 
 

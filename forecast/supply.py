@@ -17,7 +17,6 @@ from forecast.schemas import Assumptions, SupplyProject
 
 CHAIN: tuple[str, ...] = ("mine", "separation", "metal_alloy", "magnet")
 WEIGHTINGS: tuple[str, ...] = ("nameplate", "risked")
-SUPPLY_MATERIALS: tuple[str, ...] = ("NdFeB", "NdPr", "Dy", "Tb")
 HEAVY_UNITS: dict[str, str] = {"t_Dy_oxide": "Dy", "t_Tb_oxide": "Tb"}
 
 
