@@ -54,40 +54,30 @@ def demand_by_material(demand: pd.DataFrame, ex_china_share: np.ndarray, years: 
     return pd.concat(frames, ignore_index=True)
 
 
-def secondary_available_t(
-    a: Assumptions, params: ParamSet, years: np.ndarray, ex_china_magnet_output_t: np.ndarray
-) -> np.ndarray:
-    """Secondary magnet-equivalent that could be recovered outside China [t/yr].
+def eol_recyclable_t(a: Assumptions, params: ParamSet, demand: pd.DataFrame, years: np.ndarray) -> np.ndarray:
+    """Magnet-equivalent recoverable from end-of-life products outside China [t/yr].
 
-    End of life: magnets sold from horizon.stock_first_year (ex-China share of world demand) leave use
-    after a normal lifetime per segment, then x collection rate x recovery yield. Scrap: swarf from
-    ex-China magnet output x scrap recovery rate.
+    demand: the tidy demand table covering horizon.stock_first_year to years.max(). Magnets sold (the
+    ex-China share of world demand) leave use after a normal lifetime per segment, then x collection
+    rate x recovery yield.
     """
     first = a.model.horizon.stock_first_year
     all_years = np.arange(first, years.max() + 1)
-    demand = demand_for_params(a, params, all_years)
-    mag = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet")]
+    mag = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet") & (demand["year"] >= first)]
     share = P.value(params, "demand.ex_china_share", all_years)
     eol = np.zeros(all_years.shape)
     for seg, grp in mag.groupby("segment"):
-        inflow = grp.sort_values("year")["value"].to_numpy() * share
+        inflow = grp.set_index("year")["value"].reindex(all_years, fill_value=0.0).to_numpy() * share
         eol += R.eol_outflow(
             inflow,
             P.scalar(params, f"lifetime.{seg}.mean_years"),
             P.scalar(params, f"lifetime.{seg}.sd_years"),
         )
-    idx = years - first
-    eol_rec = R.recycled_t(
-        eol[idx],
+    return R.recycled_t(
+        eol[years - first],
         P.value(params, "recycling.eol_collection_rate", years),
         P.value(params, "recycling.recovery_yield", years),
     )
-    scrap = R.scrap_recycled_t(
-        ex_china_magnet_output_t,
-        P.value(params, "manufacturing.magnet_yield", years),
-        P.value(params, "recycling.scrap_recovery_rate", years),
-    )
-    return eol_rec + scrap
 
 
 def chain_output(stages: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -115,9 +105,16 @@ def gap_for_params(a: Assumptions, params: ParamSet, scenario: str, years: np.nd
     """:func:`gap_table` for an explicit parameter set (what-if requests); scenario is the label."""
     if years is None:
         years = np.arange(a.model.horizon.first_year, a.model.horizon.last_year + 1)
-    demand = demand_by_material(
-        demand_for_params(a, params, years), P.value(params, "demand.ex_china_share", years), years
+    # one demand run covers both the stock model's history and the gap years
+    all_demand = demand_for_params(
+        a, params, np.arange(min(a.model.horizon.stock_first_year, years.min()), years.max() + 1)
     )
+    demand = demand_by_material(
+        all_demand[all_demand["year"].isin(years)], P.value(params, "demand.ex_china_share", years), years
+    )
+    eol = eol_recyclable_t(a, params, all_demand, years)
+    magnet_yield = P.value(params, "manufacturing.magnet_yield", years)
+    scrap_rate = P.value(params, "recycling.scrap_recovery_rate", years)
     cap = stage_capacity(a, params, years)
     idx = cap.set_index(["material", "stage", "weighting", "year"])["value"].sort_index()
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
@@ -128,7 +125,8 @@ def gap_for_params(a: Assumptions, params: ParamSet, scenario: str, years: np.nd
         ndfeb = {s: idx.loc[("NdFeB", s, w)].reindex(years).to_numpy() for s in (*CHAIN, "recycling")}
         demand_ex = demand[(demand["region"] == "ex_china") & (demand["material"] == "NdFeB")]["demand_t"].to_numpy()
         produced = np.minimum(ndfeb["magnet"], demand_ex)
-        recycled = np.minimum(secondary_available_t(a, params, years, produced), ndfeb["recycling"])
+        available = eol + R.scrap_recycled_t(produced, magnet_yield, scrap_rate)
+        recycled = np.minimum(available, ndfeb["recycling"])
         chain_in = {**ndfeb, "mine": ndfeb["mine"] + recycled}
         out, bind = chain_output(chain_in)
         binding[w] = bind
