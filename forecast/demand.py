@@ -50,7 +50,7 @@ def wind_t_per_turbine(t_per_mw: np.ndarray, rating_mw: np.ndarray) -> np.ndarra
 
 def trend_demand_t(
     base_t: float,
-    growth_per_yr: float,
+    growth_per_yr: float | np.ndarray,
     years: np.ndarray,
     base_year: int,
     taper_year: int,

@@ -23,7 +23,7 @@ import pandas as pd
 
 from forecast import params as P
 from forecast.composition import HEAVY_RARE_EARTHS, oxide_per_metal
-from forecast.demand import KG_PER_T, MW_PER_GW
+from forecast.demand import ev_demand_t, trend_demand_t, wind_demand_t, wind_t_per_mw
 from forecast.drivers import driver_arrays
 from forecast.models import z_of
 from forecast.params import ParamSet
@@ -95,9 +95,8 @@ def _compound(g: np.ndarray, g_long: float, years: np.ndarray, base_year: int, t
 
     For consecutive years this is the first year's value times a running product (cheaper than powers).
     """
-    y = years.astype(DTYPE)[None, :]
     if len(years) < 2 or not np.all(np.diff(years) == 1):
-        return np.power(1.0 + g, np.minimum(y, taper) - base_year) * np.power(1.0 + g_long, np.clip(y - taper, 0, None))
+        return trend_demand_t(1.0, g, years, base_year, taper, g_long)
     y0 = int(years[0])
     first = np.power(1.0 + g, float(min(y0, taper) - base_year)) * DTYPE((1.0 + g_long) ** max(0, y0 - taper))
     step = (years[1:] > taper)[None, :]
@@ -130,21 +129,19 @@ def simulate(
     for name, seg in a.structure.segments.items():
         if seg.kind == "ev":
             sales = base_drivers[f"ev_car_sales.{seg.powertrain}"].astype(DTYPE)[None, :] * mult["ev"]
-            per_vehicle_t = (
-                _param(d, params, "ev.motor_kg", years)
-                * _param(d, params, f"ev.motors_per_vehicle.{seg.powertrain}", years)
-                / KG_PER_T
-            )  # (paths, 1)
-            yearly = P.value(params, "ev.motor_kg_factor", years) * P.value(params, "ev.pm_motor_share", years)
-            magnets[name] = sales * (per_vehicle_t * yearly.astype(DTYPE)[None, :])
+            magnets[name] = ev_demand_t(
+                sales,
+                _param(d, params, f"ev.motors_per_vehicle.{seg.powertrain}", years),
+                _param(d, params, "ev.pm_motor_share", years),
+                _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
+            )
         elif seg.kind == "wind":
             installs = base_drivers[f"wind_installs.{seg.location}"].astype(DTYPE)[None, :] * mult["wind"]
-            t_mw = sum(
-                P.value(params, f"wind.{seg.location}.share.{dt}", years).astype(DTYPE)[None, :]
-                * _param(d, params, f"wind.t_per_mw.{dt}", years)
-                for dt in P.PM_DRIVETRAINS
+            t_mw = wind_t_per_mw(
+                {dt: _param(d, params, f"wind.{seg.location}.share.{dt}", years) for dt in P.DRIVETRAINS},
+                {dt: _param(d, params, f"wind.t_per_mw.{dt}", years) for dt in P.PM_DRIVETRAINS},
             )
-            magnets[name] = installs * (MW_PER_GW * t_mw)
+            magnets[name] = wind_demand_t(installs, t_mw)
         else:
             base_t = _param(d, params, f"other.{name}.base_t", years)
             g = _param(d, params, f"other.{name}.growth_per_yr", years)
