@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -15,9 +16,8 @@ from forecast.supply import WEIGHTINGS
 GAP_MATERIALS = ["NdFeB", "NdPr", "Dy", "Tb"]
 
 
-def _allowed(path: str, name: str, b: ForecastBundle) -> list[Any] | None:
-    if path.endswith("/backtest") and b.fits is not None:
-        report = b.fits.report()
+def _allowed(path: str, name: str, b: ForecastBundle, report: pd.DataFrame | None) -> list[Any] | None:
+    if path.endswith("/backtest") and report is not None:
         return {"series": sorted(report["series"].unique()), "model": sorted(report["model"].unique())}.get(name)
     segments = list(b.assumptions.structure.segments)
     return {
@@ -35,8 +35,9 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    b: ForecastBundle | None = app.state.forecast.bundle
-    if b is not None:
+    served = app.state.forecast.served
+    if served is not None:
+        b = served.bundle
         h = b.assumptions.model.horizon
         for path, ops in schema.get("paths", {}).items():
             for op in ops.values():
@@ -44,7 +45,7 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
                     target = p.get("schema", {})
                     variants = target.get("anyOf", [target])
                     string_schema = next((v for v in variants if v.get("type") == "string"), None)
-                    allowed = _allowed(path, p["name"], b)
+                    allowed = _allowed(path, p["name"], b, served.backtest)
                     if allowed is not None and string_schema is not None:
                         string_schema["enum"] = allowed
                     if p["name"] in ("start", "end"):

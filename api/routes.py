@@ -28,7 +28,7 @@ from api.schemas import (
     ScenariosResponse,
     SupplyResponse,
 )
-from api.state import ForecastState, Rendered
+from api.state import ForecastState, Rendered, Served
 from forecast.bundle import ForecastBundle
 from forecast.gap import GAP_STAGES, REGIONS, gap_for_params
 from forecast.model import demand_for_params
@@ -54,6 +54,13 @@ EndQ = Annotated[int | None, Query(description="Last year (default: 2050).", exa
 
 def _state(request: Request) -> ForecastState:
     return request.app.state.forecast
+
+
+def _served(request: Request) -> Served:
+    served = _state(request).served
+    if served is None:
+        raise APIError(503, "no forecast loaded yet")
+    return served
 
 
 def _bundle(request: Request) -> ForecastBundle:
@@ -175,7 +182,7 @@ def demand(
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
-        d = _with_quantiles(b) if quantiles else b.demand
+        d = _served(request).demand_q if quantiles else b.demand
         m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
         if segment:
             m &= d["segment"] == segment
@@ -187,20 +194,6 @@ def demand(
 
     key = {"scenario": scenario, "s": s, "e": e, "segment": segment, "element": element, "unit": unit, "q": quantiles}
     return _serve(request, "demand", key, _wants_csv(request, format), build)
-
-
-def _with_quantiles(b: ForecastBundle) -> pd.DataFrame:
-    """Demand plus a 'total' segment, with the Monte Carlo quantiles (computed at load) merged in."""
-    cached = b.extras.get("demand_q")
-    if cached is not None:
-        return cached
-    keys = ["year", "scenario", "material", "unit"]
-    total = b.demand.groupby(keys, as_index=False)["value"].sum().assign(segment="total")
-    d = pd.concat([b.demand, total[b.demand.columns]], ignore_index=True)
-    if b.quantiles is not None:
-        d = d.merge(b.quantiles, on=["year", "scenario", "segment", "material", "unit"], how="left")
-    b.extras["demand_q"] = d
-    return d
 
 
 @v1.get("/supply", response_model=SupplyResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])
@@ -279,10 +272,9 @@ def backtest(
     format: FormatQ = None,
 ) -> Response:
     """Skill of every driver model: MAPE, MASE against naive drift, 80/95% interval coverage, ensemble weights."""
-    b = _bundle(request)
-    if b.fits is None:
+    report = _served(request).backtest
+    if report is None:
         raise APIError(503, "no driver fits in this version")
-    report = b.fits.report()
     _choose("series", series, sorted(report["series"].unique()))
     _choose("model", model, sorted(report["model"].unique()))
 

@@ -7,7 +7,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from forecast.bundle import ForecastBundle
+import pandas as pd
+
+from forecast.bundle import ForecastBundle, demand_with_quantiles
 
 
 @dataclass(frozen=True)
@@ -44,19 +46,34 @@ class ResponseCache:
             self._data.clear()
 
 
+@dataclass(frozen=True)
+class Served:
+    """The active bundle and the tables derived from it once, swapped together."""
+
+    bundle: ForecastBundle
+    demand_q: pd.DataFrame  # demand with a 'total' segment and Monte Carlo quantiles
+    backtest: pd.DataFrame | None  # driver skill report
+
+
 class ForecastState:
-    """Holds the active bundle; swapping it is a single reference assignment (atomic for readers)."""
+    """Holds what is served; swapping it is a single reference assignment (atomic for readers)."""
 
     def __init__(self, cache_entries: int):
-        self.bundle: ForecastBundle | None = None
+        self.served: Served | None = None
         self.loaded_at: float | None = None
         self.cache = ResponseCache(cache_entries)
 
+    @property
+    def bundle(self) -> ForecastBundle | None:
+        return self.served.bundle if self.served else None
+
     def activate(self, bundle: ForecastBundle) -> None:
-        self.bundle = bundle
+        """Derive the served tables (off every request's path), then swap them in at once."""
+        served = Served(bundle, demand_with_quantiles(bundle), bundle.fits.report() if bundle.fits else None)
+        self.served = served
         self.loaded_at = time.time()
         self.cache.clear()
 
     @property
     def ready(self) -> bool:
-        return self.bundle is not None
+        return self.served is not None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,7 +30,6 @@ class ForecastBundle:
     gap: pd.DataFrame  # gap_table columns, all scenarios
     fits: DriverFits | None = None
     quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scenarios(self) -> list[str]:
@@ -40,6 +38,16 @@ class ForecastBundle:
     @property
     def years(self) -> np.ndarray:
         return horizon_years(self.assumptions)
+
+
+def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
+    """Demand plus a 'total' segment, with the Monte Carlo quantiles merged in (NaN where none)."""
+    keys = ["year", "scenario", "material", "unit"]
+    total = b.demand.groupby(keys, as_index=False)["value"].sum().assign(segment="total")
+    d = pd.concat([b.demand, total[b.demand.columns]], ignore_index=True)
+    if b.quantiles is not None:
+        d = d.merge(b.quantiles, on=["year", "scenario", "segment", "material", "unit"], how="left")
+    return d
 
 
 def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS) -> ForecastBundle:
