@@ -38,6 +38,7 @@ class ForecastService:
             unit_change=self.settings.sanity_unit_change,  # type: ignore[arg-type]
             max_jump_factor=self.settings.sanity_max_jump_factor,
             history_rewrite=self.settings.sanity_history_rewrite,  # type: ignore[arg-type]
+            history_tolerance=self.settings.sanity_history_tolerance,
         )
         limits = Limits(self.settings.max_file_bytes, self.settings.fetch_timeout_s)
         result = refresh(self.store, source, rules, limits, origin=origin, n_paths=self.settings.monte_carlo_paths)

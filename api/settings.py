@@ -9,6 +9,8 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forecast.loading import default_assumptions_dir
+from forecast.sanity import SanityRules
+from store.refresh import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,14 +53,19 @@ class Settings(BaseSettings):
     refresh_on_start: bool = Field(default=True, validation_alias="REFRESH_ON_START")
     scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
     version_poll_s: float = Field(default=15.0, gt=0, validation_alias="VERSION_POLL_S")
-    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, validation_alias="MAX_FILE_BYTES")
-    fetch_timeout_s: float = Field(default=20.0, gt=0, validation_alias="FETCH_TIMEOUT_S")
-    sanity_max_jump_factor: float = Field(default=5.0, gt=1, validation_alias="SANITY_MAX_JUMP_FACTOR")
+    max_file_bytes: int = Field(default=Limits.max_file_bytes, ge=1024, validation_alias="MAX_FILE_BYTES")
+    fetch_timeout_s: float = Field(default=Limits.timeout_s, gt=0, validation_alias="FETCH_TIMEOUT_S")
+    sanity_max_jump_factor: float = Field(
+        default=SanityRules.max_jump_factor, gt=1, validation_alias="SANITY_MAX_JUMP_FACTOR"
+    )
     sanity_history_rewrite: str = Field(
-        default="warn", pattern="^(reject|warn|ignore)$", validation_alias="SANITY_HISTORY_REWRITE"
+        default=SanityRules.history_rewrite, pattern="^(reject|warn|ignore)$", validation_alias="SANITY_HISTORY_REWRITE"
+    )
+    sanity_history_tolerance: float = Field(
+        default=SanityRules.history_tolerance, gt=0, validation_alias="SANITY_HISTORY_TOLERANCE"
     )
     sanity_unit_change: str = Field(
-        default="reject", pattern="^(reject|warn|ignore)$", validation_alias="SANITY_UNIT_CHANGE"
+        default=SanityRules.unit_change, pattern="^(reject|warn|ignore)$", validation_alias="SANITY_UNIT_CHANGE"
     )
 
 
