@@ -16,7 +16,7 @@ import pandas as pd
 from forecast import params as P
 from forecast.models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
 from forecast.params import ParamSet
-from forecast.schemas import Assumptions
+from forecast.schemas import TOTAL, Assumptions
 
 MAX_HORIZON = 5
 MIN_TRAIN = 6  # observations before the first origin
@@ -58,7 +58,7 @@ def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
         tot = grp.groupby("year")["value"].sum().sort_index()
         cap = ev_cap if region == "World" else None
         out.append(Series(f"ev_car_sales.{region}.total", tot.index.to_numpy(), tot.to_numpy(), cap, "vehicles"))
-        for pt, g2 in grp.groupby("powertrain"):
+        for pt, g2 in grp[grp["powertrain"] != TOTAL].groupby("powertrain"):
             s = g2.set_index("year")["value"].sort_index()
             out.append(
                 Series(
@@ -74,7 +74,7 @@ def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
     for region, grp in wind.groupby("region", sort=True):
         tot = grp.groupby("year")["value"].sum().sort_index()
         out.append(Series(f"wind_installations.{region}.total", tot.index.to_numpy(), tot.to_numpy(), w_cap, "GW"))
-        for loc, g2 in grp.groupby("location"):
+        for loc, g2 in grp[grp["location"] != TOTAL].groupby("location"):
             s = g2.set_index("year")["value"].sort_index()
             out.append(Series(f"wind_installations.{region}.{loc}", s.index.to_numpy(), s.to_numpy(), None, "GW"))
     return out
@@ -234,7 +234,8 @@ def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
     (numerical libraries and Stan's own processes contend for the cores).
     """
     series = driver_series(a, params)
-    bt = pd.concat([backtest_series(s) for s in series], ignore_index=True)
+    # a series too short for any origin has no rows (it is listed by driver_series all the same)
+    bt = pd.concat([f for f in (backtest_series(s) for s in series) if len(f)], ignore_index=True)
     weights = ensemble_weights(skill(bt))
     bt = pd.concat([bt, ensemble_backtest(bt, weights)], ignore_index=True)
     metrics = skill(bt)

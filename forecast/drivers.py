@@ -14,6 +14,7 @@ import pandas as pd
 
 from forecast import params as P
 from forecast.params import ParamSet
+from forecast.schemas import TOTAL
 
 FlaggedArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values by year, is-history flags)
 
@@ -74,12 +75,18 @@ def _split_projection(
 ) -> FlaggedArrays:
     """Observed parts where known; elsewhere the trend of their total x multiplier x share.
 
+    parts may hold a ``total`` entry for years whose split is not published: those years count as
+    history, and their total is split by the same shares as projected years.
     The trend is the ensemble projection (trend_override: year, mean) where it covers a year, else a
     logistic fitted with the sourced cap (which also back-casts years before the data).
     """
-    hist_years = sorted(set().union(*(p.keys() for p in parts.values())))
-    totals = np.array([sum(p.get(y, 0.0) for p in parts.values()) for y in hist_years])
-    fit = fit_logistic(np.array(hist_years), totals, cap)
+    observed_total = dict(parts.get(TOTAL, {}))
+    split = {k: v for k, v in parts.items() if k != TOTAL}
+    split_years: set[int] = set().union(*(p.keys() for p in split.values()))
+    for y in split_years:
+        observed_total.setdefault(y, sum(p.get(y, 0.0) for p in split.values()))
+    hist_years = sorted(observed_total)
+    fit = fit_logistic(np.array(hist_years), np.array([observed_total[y] for y in hist_years]), cap)
     last = max(hist_years)
     base = fit(years)
     if trend_override is not None and len(trend_override):
@@ -87,9 +94,11 @@ def _split_projection(
         base = np.where(np.isnan(ens), base, ens)
     trend = base * np.where(years > last, multiplier, 1.0)
     is_hist = np.isin(years, hist_years)
+    total_only = np.array([observed_total.get(int(y), np.nan) for y in years])
     out = {}
     for name, share in shares.items():
-        observed = np.array([parts.get(name, {}).get(int(y), np.nan) for y in years])
+        observed = np.array([split.get(name, {}).get(int(y), np.nan) for y in years])
+        observed = np.where(np.isnan(observed), total_only * share, observed)
         out[name] = (np.where(is_hist & ~np.isnan(observed), observed, trend * share), is_hist)
     return out
 
@@ -100,7 +109,8 @@ def ev_car_sales_arrays(
     """Electric car sales by powertrain [vehicles/yr], world, with a history flag per year.
 
     The world total is fitted with a logistic capped at drivers.ev_car_market_cap and split by
-    ev.phev_share_of_sales; observed years keep their data.
+    ev.phev_share_of_sales; observed years keep their data (a year given only as a total is split
+    by the same share).
     """
     phev = P.value(params, "ev.phev_share_of_sales", years)
     return _split_projection(

@@ -11,7 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from forecast import params as P
 from forecast.schemas import (
+    TOTAL,
     Assumptions,
     EvSalesRow,
     ModelConfig,
@@ -150,13 +151,36 @@ def _read_series(
         problems.append(
             Problem(rel, f"row {r['_line']}", f"duplicate year {r['year']} for {'/'.join(str(r[k]) for k in keys)}")
         )
-    for key_vals, grp in df[~dup].groupby(list(keys)):
-        years = np.sort(grp["year"].to_numpy())
-        gaps = [int(y) for y in range(int(years[0]), int(years[-1]) + 1) if y not in set(years.tolist())]
-        if gaps:
-            name = "/".join(str(k) for k in (key_vals if isinstance(key_vals, tuple) else (key_vals,)))
-            problems.append(Problem(rel, name, f"missing years {gaps}; expected one row per year"))
+    problems.extend(_coverage_problems(rel, df[~dup], keys, row_model))
     return df[~dup].drop(columns=["_line"]).reset_index(drop=True)
+
+
+def _coverage_problems(rel: str, df: pd.DataFrame, keys: tuple[str, ...], row_model: type[BaseModel]) -> list[Problem]:
+    """Each region needs one entry per year, from its first year to its last: either every part of the
+    split (BEV and PHEV, onshore and offshore) or a single ``total`` row, never both."""
+    region_key, part_key = keys
+    parts = [p for p in get_args(row_model.model_fields[part_key].annotation) if p != TOTAL]
+    out: list[Problem] = []
+    for region, grp in df.groupby(region_key, sort=True):
+        by_year = grp.groupby("year")
+        for year, rows in by_year:
+            have = set(rows[part_key])
+            where = f"{region} {year}"
+            if TOTAL in have and len(have) > 1:
+                line = int(rows.loc[rows[part_key] == TOTAL, "_line"].iloc[0])
+                out.append(
+                    Problem(rel, f"row {line}", f"{where}: a total row and split rows; expected one or the other")
+                )
+            elif TOTAL not in have and have != set(parts):
+                missing = sorted(set(parts) - have)
+                out.append(
+                    Problem(rel, where, f"split incomplete, missing {missing}; expected all of {parts} or a total row")
+                )
+        years = sorted(int(y) for y in by_year.groups)
+        gaps = [y for y in range(years[0], years[-1] + 1) if y not in set(years)]
+        if gaps:
+            out.append(Problem(rel, str(region), f"missing years {gaps}; expected one entry per year"))
+    return out
 
 
 PROJECTS_FILE = "supply/projects.csv"

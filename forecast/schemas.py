@@ -225,13 +225,18 @@ class SeriesRow(Frozen):
         return _finite(v)
 
 
+# "total" marks a year whose split is not published (BEV + PHEV, or onshore + offshore); the model
+# splits it with the scenario's share parameter, the same one it uses for projected years.
+TOTAL = "total"
+
+
 class EvSalesRow(SeriesRow):
-    powertrain: Literal["BEV", "PHEV"]
+    powertrain: Literal["BEV", "PHEV", "total"]
     unit: Literal["vehicles"]
 
 
 class WindRow(SeriesRow):
-    location: Literal["onshore", "offshore"]
+    location: Literal["onshore", "offshore", "total"]
     unit: Literal["GW"]
 
 

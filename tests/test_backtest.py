@@ -101,6 +101,8 @@ def test_report_has_the_documented_fields_and_an_ensemble_row(driver_fits):
 def test_projections_cover_the_horizon_and_respect_the_caps(driver_fits, assumptions):
     p = driver_fits.projections
     ev = p[p["series"] == "ev_car_sales.World.total"]
-    assert ev["year"].min() == 2024 and ev["year"].max() == 2050
+    world = assumptions.ev_car_sales[assumptions.ev_car_sales["region"] == "World"]
+    assert ev["year"].min() == world["year"].max() + 1
+    assert ev["year"].max() == assumptions.model.horizon.last_year
     cap = assumptions.parameters["drivers.ev_car_market_cap"].value
     assert (ev["hi_95"] <= cap * 1.0001).all()

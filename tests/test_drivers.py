@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from forecast import params as P
 from forecast.drivers import LogisticFit, fit_logistic, project_drivers
 from forecast.scenarios import apply_overrides, resolve_parameters
 
@@ -62,3 +63,32 @@ def test_sales_multiplier_scales_projection_only(assumptions):
     v1 = d1.set_index(["driver", "year"])["value"]
     assert v1[("ev_car_sales.BEV", 2022)] == v0[("ev_car_sales.BEV", 2022)]
     assert v1[("ev_car_sales.BEV", 2035)] == pytest.approx(1.2 * v0[("ev_car_sales.BEV", 2035)])
+
+
+def test_a_year_given_only_as_a_total_is_history_split_by_the_share(assumptions):
+    """2025 electric car sales are published as BEV + PHEV only: the split follows ev.phev_share_of_sales."""
+    params = resolve_parameters(assumptions, "base")
+    years = np.arange(2020, 2031)
+    d = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
+    ev = d[d["driver"].str.startswith("ev_car_sales")].pivot(index="year", columns="driver", values="value")
+    kind = d[d["driver"] == "ev_car_sales.BEV"].set_index("year")["kind"]
+    ev_rows = assumptions.ev_car_sales
+    published = ev_rows[(ev_rows["region"] == "World") & (ev_rows["year"] == 2025)]
+    assert published["powertrain"].tolist() == ["total"]
+    total = float(published["value"].iloc[0])
+    phev = float(P.value(params, "ev.phev_share_of_sales", np.array([2025]))[0])
+    assert kind.loc[2025] == "history" and kind.loc[2026] == "projection"
+    assert ev.loc[2025].sum() == pytest.approx(total)
+    assert ev.loc[2025, "ev_car_sales.PHEV"] == pytest.approx(total * phev)
+
+
+def test_split_years_are_untouched_by_the_share(assumptions):
+    params = resolve_parameters(assumptions, "base")
+    years = np.arange(2012, 2031)
+    flipped = apply_overrides(params, {"ev.phev_share_of_sales": 0.6})
+    d0 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
+    d1 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, flipped, years)
+    bev0 = d0[d0["driver"] == "ev_car_sales.BEV"].set_index("year")["value"]
+    bev1 = d1[d1["driver"] == "ev_car_sales.BEV"].set_index("year")["value"]
+    assert (bev0.loc[2012:2023] == bev1.loc[2012:2023]).all()
+    assert (bev1.loc[2024:2025] < bev0.loc[2024:2025]).all()

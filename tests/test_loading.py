@@ -99,10 +99,37 @@ def test_duplicate_year_names_the_row(assumptions_copy):
 
 def test_missing_year_is_reported(assumptions_copy):
     path = assumptions_copy / "series" / "wind_installations.csv"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,")]
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any("wind_installations.csv: World: missing years [2020]" in m for m in msgs)
+
+
+def test_incomplete_split_is_reported(assumptions_copy):
+    path = assumptions_copy / "series" / "wind_installations.csv"
     lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,onshore")]
     path.write_text("\n".join(lines) + "\n")
     msgs = _problems(assumptions_copy)
-    assert any("World/onshore" in m and "missing years [2020]" in m for m in msgs)
+    assert any("World 2020: split incomplete, missing ['onshore']" in m for m in msgs)
+
+
+def test_total_row_beside_split_rows_is_reported(assumptions_copy):
+    path = assumptions_copy / "series" / "ev_car_sales.csv"
+    lines = path.read_text().splitlines()
+    lines.append("2013,World,total,201000,vehicles,iea_gevo_2024_data,")
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any(f"row {len(lines)}: World 2013: a total row and split rows" in m for m in msgs)
+
+
+def test_a_year_given_as_total_only_is_accepted(assumptions_copy):
+    path = assumptions_copy / "series" / "wind_installations.csv"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,")]
+    lines.append("2020,World,total,93.0,GW,gwec_gwr_2021,")
+    path.write_text("\n".join(lines) + "\n")
+    a = load_assumptions(assumptions_copy)
+    row = a.wind_installations[(a.wind_installations["year"] == 2020)]
+    assert row["location"].tolist() == ["total"] and row["value"].tolist() == [93.0]
 
 
 def test_bad_csv_value_names_row_and_value(assumptions_copy):
