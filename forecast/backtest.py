@@ -69,6 +69,9 @@ def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
                     "vehicles",
                 )
             )
+    for (region, mode), g2 in a.ev_commercial_sales.groupby(["region", "mode"], sort=True):
+        s = g2.set_index("year")["value"].sort_index()
+        out.append(Series(f"ev_commercial_sales.{region}.{mode}", s.index.to_numpy(), s.to_numpy(), None, "vehicles"))
     wind = a.wind_installations
     w_cap = P.scalar(params, "drivers.wind_cap_gw_per_yr")
     for region, grp in wind.groupby("region", sort=True):

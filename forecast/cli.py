@@ -358,7 +358,7 @@ def validate(directory: Annotated[Path | None, typer.Argument(help="Directory to
     a = _load(target)
     typer.echo(
         f"ok: {target}: {len(a.parameters)} parameters, {len(a.sources)} sources, "
-        f"{len(a.scenarios)} scenarios, {len(a.ev_car_sales) + len(a.wind_installations)} series rows"
+        f"{len(a.scenarios)} scenarios, {sum(len(t) for t in a.histories().values())} series rows"
     )
 
 

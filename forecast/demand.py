@@ -96,6 +96,16 @@ def segment_magnet_t(
                 P.value(params, "ev.pm_motor_share", years),
                 motor_kg,
             )
+        elif seg.kind == "ev_commercial":
+            # Heavier vehicles count as car-motor equivalents of magnet, so the DOE kg/motor, its
+            # calibration and thrifting apply to them as to cars.
+            motor_kg = P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years)
+            out[name] = ev_demand_t(
+                drivers[f"ev_commercial_sales.{seg.mode}"],
+                P.value(params, f"ev.commercial.{seg.mode}.motor_equivalents", years),
+                P.value(params, "ev.pm_motor_share", years),
+                motor_kg,
+            )
         elif seg.kind == "wind":
             out[name] = wind_demand_t(
                 drivers[f"wind_installs.{seg.location}"],

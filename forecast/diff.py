@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forecast.schemas import Assumptions
+from forecast.schemas import SERIES, Assumptions
 from forecast.versioning import normalized_assumptions
 
 
@@ -39,10 +39,7 @@ def diff_assumptions(old: Assumptions | None, new: Assumptions) -> list[dict[str
                             "source": src,
                         }
                     )
-    for kind, keys in (
-        ("ev_car_sales", ("year", "region", "powertrain")),
-        ("wind_installations", ("year", "region", "location")),
-    ):
+    for kind, keys in ((spec.name, ("year", *spec.keys)) for spec in SERIES):
         ia, ib = _series_index(a[kind], keys), _series_index(b[kind], keys)
         for key in sorted(set(ia) | set(ib), key=str):
             ra, rb = ia.get(key), ib.get(key)

@@ -7,6 +7,7 @@ logistic. The richer model set (Prophet, ETS, ARIMA, ...) lives in :mod:`forecas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 
 from forecast import params as P
 from forecast.params import ParamSet
-from forecast.schemas import TOTAL
+from forecast.schemas import COMMERCIAL_MODES, TOTAL
 
 FlaggedArrays = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values by year, is-history flags)
 
@@ -138,46 +139,82 @@ def wind_installation_arrays(
     )
 
 
+def commercial_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+    """Electric buses, trucks and vans sold [vehicles/yr], world, with a history flag per year.
+
+    Observed years keep their data. After the last one, sales run linearly to the anchors of
+    ``drivers.ev_commercial_sales.<mode>`` (IEA STEPS 2030 and 2035, then a sourced long-run anchor),
+    held after the last anchor, times the scenario's drivers.ev_sales_multiplier.
+    """
+    world = world_history(history, "mode")
+    multiplier = P.value(params, "drivers.ev_sales_multiplier", years)
+    out: FlaggedArrays = {}
+    for mode in COMMERCIAL_MODES:
+        observed = world.get(mode, {})
+        points = dict(params[f"drivers.ev_commercial_sales.{mode}"].trajectory or {})
+        if observed:
+            last = max(observed)
+            points = {y: v for y, v in points.items() if y > last} | {last: observed[last]}
+        xs = np.array(sorted(points), dtype=float)
+        ys = np.array([points[int(x)] for x in xs], dtype=float)
+        projected = np.interp(years.astype(float), xs, ys) * multiplier if len(xs) else np.zeros(len(years))
+        is_hist = np.array([int(y) in observed for y in years], dtype=bool)
+        history = np.array([observed.get(int(y), 0.0) for y in years], dtype=float)
+        out[mode] = (np.where(is_hist, history, projected), is_hist)
+    return out
+
+
 def driver_arrays(
-    ev_history: pd.DataFrame,
-    wind_history: pd.DataFrame,
+    histories: Mapping[str, pd.DataFrame],
     params: ParamSet,
     years: np.ndarray,
     trends: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Driver values by name ("ev_car_sales.BEV", "wind_installs.onshore", ...) for each year."""
+    """Driver values by name ("ev_car_sales.BEV", "ev_commercial_sales.bus", "wind_installs.onshore", ...)."""
+    flagged = _flagged(histories, params, years, trends)
+    return {f"{prefix}.{k}": v for prefix, _, arrays in flagged for k, (v, _) in arrays.items()}
+
+
+def _flagged(
+    histories: Mapping[str, pd.DataFrame],
+    params: ParamSet,
+    years: np.ndarray,
+    trends: dict[str, pd.DataFrame] | None,
+) -> list[tuple[str, str, FlaggedArrays]]:
     t = trends or {}
-    ev = ev_car_sales_arrays(ev_history, params, years, t.get("ev_car_sales"))
-    wind = wind_installation_arrays(wind_history, params, years, t.get("wind_installations"))
-    out = {f"ev_car_sales.{k}": v for k, (v, _) in ev.items()}
-    out |= {f"wind_installs.{k}": v for k, (v, _) in wind.items()}
-    return out
+    return [
+        (
+            "ev_car_sales",
+            "vehicles",
+            ev_car_sales_arrays(histories["ev_car_sales"], params, years, t.get("ev_car_sales")),
+        ),
+        ("ev_commercial_sales", "vehicles", commercial_sales_arrays(histories["ev_commercial_sales"], params, years)),
+        (
+            "wind_installs",
+            "GW",
+            wind_installation_arrays(histories["wind_installations"], params, years, t.get("wind_installations")),
+        ),
+    ]
 
 
 def project_drivers(
-    ev_history: pd.DataFrame,
-    wind_history: pd.DataFrame,
+    histories: Mapping[str, pd.DataFrame],
     params: ParamSet,
     years: np.ndarray,
     trends: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """All drivers as one tidy table (year, driver, value, unit, kind)."""
-    t = trends or {}
-    frames = []
-    for prefix, unit, arrays in (
-        ("ev_car_sales", "vehicles", ev_car_sales_arrays(ev_history, params, years, t.get("ev_car_sales"))),
-        ("wind_installs", "GW", wind_installation_arrays(wind_history, params, years, t.get("wind_installations"))),
-    ):
-        for name, (vals, is_hist) in arrays.items():
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "year": years,
-                        "driver": f"{prefix}.{name}",
-                        "value": vals,
-                        "unit": unit,
-                        "kind": np.where(is_hist, "history", "projection"),
-                    }
-                )
-            )
+    frames = [
+        pd.DataFrame(
+            {
+                "year": years,
+                "driver": f"{prefix}.{name}",
+                "value": vals,
+                "unit": unit,
+                "kind": np.where(is_hist, "history", "projection"),
+            }
+        )
+        for prefix, unit, arrays in _flagged(histories, params, years, trends)
+        for name, (vals, is_hist) in arrays.items()
+    ]
     return pd.concat(frames, ignore_index=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from forecast.backtest import DriverFits, fit_drivers
 from forecast.scenarios import resolve_parameters
-from forecast.schemas import Assumptions
+from forecast.schemas import SERIES, Assumptions
 from forecast.versioning import normalized_assumptions
 
 CACHE_ENV = "MAGNET_FORECAST_CACHE"
@@ -44,8 +44,7 @@ def driver_inputs_hash(a: Assumptions) -> str:
     """Hash of what the fits depend on: the driver series, their caps and the horizon."""
     n = normalized_assumptions(a)
     key = {
-        "ev_car_sales": n["ev_car_sales"],
-        "wind_installations": n["wind_installations"],
+        **{spec.name: n[spec.name] for spec in SERIES},
         "caps": {p: n["parameters"].get(p) for p in DRIVER_PARAMETERS},
         "horizon": n["model"]["horizon"],
     }

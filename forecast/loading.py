@@ -11,7 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,22 +20,18 @@ from pydantic import BaseModel, ValidationError
 
 from forecast import params as P
 from forecast.schemas import (
+    SERIES,
     TOTAL,
     Assumptions,
-    EvSalesRow,
     ModelConfig,
     Parameter,
     Scenario,
+    SeriesSpec,
     Source,
     Structure,
     SupplyProject,
-    WindRow,
 )
 
-SERIES_FILES: dict[str, tuple[str, type[BaseModel], tuple[str, ...]]] = {
-    "ev_car_sales": ("series/ev_car_sales.csv", EvSalesRow, ("region", "powertrain")),
-    "wind_installations": ("series/wind_installations.csv", WindRow, ("region", "location")),
-}
 SHARE_TOLERANCE = 1e-6  # numerical tolerance for shares summing to 1
 FORMULA_CELL = re.compile(r"^[=+@\t\r]|^-[A-Za-z(]")  # what a spreadsheet would run as a formula
 
@@ -114,9 +110,8 @@ def _validate_map(raw: dict[str, Any], model: type[BaseModel], rel: str, problem
     return out
 
 
-def _read_series(
-    root: Path, rel: str, row_model: type[BaseModel], keys: tuple[str, ...], problems: list[Problem]
-) -> pd.DataFrame:
+def _read_series(root: Path, spec: SeriesSpec, problems: list[Problem]) -> pd.DataFrame:
+    rel, row_model, keys = spec.path, spec.row, spec.keys
     columns = ["year", *keys, "value"]
     text = _read_text(root / rel, rel, problems)
     if text is None:
@@ -151,19 +146,27 @@ def _read_series(
         problems.append(
             Problem(rel, f"row {r['_line']}", f"duplicate year {r['year']} for {'/'.join(str(r[k]) for k in keys)}")
         )
-    problems.extend(_coverage_problems(rel, df[~dup], keys, row_model))
+    problems.extend(_coverage_problems(spec, df[~dup]))
     return df[~dup].drop(columns=["_line"]).reset_index(drop=True)
 
 
-def _coverage_problems(rel: str, df: pd.DataFrame, keys: tuple[str, ...], row_model: type[BaseModel]) -> list[Problem]:
-    """Each region needs one entry per year, from its first year to its last: either every part of the
-    split (BEV and PHEV, onshore and offshore) or a single ``total`` row, never both."""
-    region_key, part_key = keys
-    parts = [p for p in get_args(row_model.model_fields[part_key].annotation) if p != TOTAL]
+def _coverage_problems(spec: SeriesSpec, df: pd.DataFrame) -> list[Problem]:
+    """One entry per year from a series' first year to its last.
+
+    Where the parts add up to a total (BEV + PHEV, onshore + offshore) the series is the region: each
+    year has every part or a single ``total`` row, never both. Otherwise (bus, truck, van) each
+    region and part is a series of its own.
+    """
+    rel, (region_key, part_key) = spec.path, spec.keys
     out: list[Problem] = []
+    if not spec.splits_a_total:
+        groups = df.groupby([region_key, part_key], sort=True)
+        for (region, part), grp in groups:
+            out.extend(_year_gaps(rel, f"{region}/{part}", grp["year"]))
+        return out
+    parts = list(spec.values)
     for region, grp in df.groupby(region_key, sort=True):
-        by_year = grp.groupby("year")
-        for year, rows in by_year:
+        for year, rows in grp.groupby("year"):
             have = set(rows[part_key])
             where = f"{region} {year}"
             if TOTAL in have and len(have) > 1:
@@ -176,11 +179,14 @@ def _coverage_problems(rel: str, df: pd.DataFrame, keys: tuple[str, ...], row_mo
                 out.append(
                     Problem(rel, where, f"split incomplete, missing {missing}; expected all of {parts} or a total row")
                 )
-        years = sorted(int(y) for y in by_year.groups)
-        gaps = [y for y in range(years[0], years[-1] + 1) if y not in set(years)]
-        if gaps:
-            out.append(Problem(rel, str(region), f"missing years {gaps}; expected one entry per year"))
+        out.extend(_year_gaps(rel, str(region), grp["year"]))
     return out
+
+
+def _year_gaps(rel: str, name: str, years: pd.Series) -> list[Problem]:
+    present = {int(y) for y in years}
+    gaps = [y for y in range(min(present), max(present) + 1) if y not in present]
+    return [Problem(rel, name, f"missing years {gaps}; expected one entry per year")] if gaps else []
 
 
 PROJECTS_FILE = "supply/projects.csv"
@@ -252,9 +258,10 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                     f"unknown source {p.source!r}; expected an id from sources.yaml",
                 )
             )
-    for key, (rel, _, _) in SERIES_FILES.items():
-        for src in sorted(s for s in set(a[key]["source"]) if s not in sources) if not a[key].empty else []:
-            problems.append(Problem(rel, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
+    for spec in SERIES:
+        table = a[spec.name]
+        for src in sorted(s for s in set(table["source"]) if s not in sources) if not table.empty else []:
+            problems.append(Problem(spec.path, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
     structure: Structure | None = a.get("structure")
     if structure is not None:
         for name in P.required_parameters(structure):
@@ -344,8 +351,8 @@ def load_assumptions(directory: str | Path) -> Assumptions:
             a[key] = model_cls.model_validate(raw)
         except ValidationError as err:
             problems.extend(_pydantic_problems(rel, key, err))
-    for key, (rel, row_model, keys) in SERIES_FILES.items():
-        a[key] = _read_series(root, rel, row_model, keys, problems)
+    for spec in SERIES:
+        a[spec.name] = _read_series(root, spec, problems)
     a["projects"] = _read_projects(root, problems)
     _cross_check(a, problems)
     if problems:

@@ -25,7 +25,7 @@ def horizon_years(a: Assumptions, start: int | None = None, end: int | None = No
 
 def demand_for_params(a: Assumptions, params: ParamSet, years: np.ndarray) -> pd.DataFrame:
     """Magnet and element demand for one parameter set (no scenario column)."""
-    drivers = driver_arrays(a.ev_car_sales, a.wind_installations, params, years, a.driver_trends)
+    drivers = driver_arrays(a.histories(), params, years, a.driver_trends)
     magnets = segment_magnet_t(a.structure.segments, params, drivers, years, a.model.calibration.base_year)
     series = {(seg, "NdFeB", "t_magnet"): v for seg, v in magnets.items()}
     series |= element_t(magnets, a.structure.segments, a.structure.elements, params, years)

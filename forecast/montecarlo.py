@@ -5,6 +5,7 @@ Dependence structure (stated, and tested):
 - Drivers: one standard normal draw per driver and path (electric cars, wind), independent of each
   other and constant over the years of a path, so a path stays at the same quantile of the ensemble's
   95% interval through time (log-normal spread taken from that interval). History years do not vary.
+  Electric buses, trucks and vans move with the electric-car draw (one pace of electrification).
 - Parameters: one draw per parameter and path from a triangular distribution on the parameter's
   sourced range [low, high] with its mode at the scenario's (calibrated) value, constant over years,
   independent across parameters.
@@ -109,7 +110,7 @@ def simulate(
 ) -> dict[tuple[str, str, str], np.ndarray]:
     """Paths of demand [t/yr] by (segment, material, unit): arrays of shape (paths, years)."""
     d = draw(a, params, n_paths, seed)
-    base_drivers = driver_arrays(a.ev_car_sales, a.wind_installations, params, years, a.driver_trends)
+    base_drivers = driver_arrays(a.histories(), params, years, a.driver_trends)
     last_ev = int(a.ev_car_sales["year"].max())
     last_wind = int(a.wind_installations["year"].max())
     mult = {
@@ -132,6 +133,14 @@ def simulate(
             magnets[name] = ev_demand_t(
                 sales,
                 _param(d, params, f"ev.motors_per_vehicle.{seg.powertrain}", years),
+                _param(d, params, "ev.pm_motor_share", years),
+                _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
+            )
+        elif seg.kind == "ev_commercial":
+            sales = base_drivers[f"ev_commercial_sales.{seg.mode}"].astype(DTYPE)[None, :] * mult["ev"]
+            magnets[name] = ev_demand_t(
+                sales,
+                _param(d, params, f"ev.commercial.{seg.mode}.motor_equivalents", years),
                 _param(d, params, "ev.pm_motor_share", years),
                 _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
             )

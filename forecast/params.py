@@ -40,8 +40,11 @@ def required_parameters(structure: Structure) -> list[str]:
     names += [f"composition.{g}.{e}" for g in GRADES for e in ELEMENTS]
     names += [f"chem.atomic_weight.{e}" for e in ELEMENTS]
     for name, seg in structure.segments.items():
+        names += [f"lifetime.{name}.mean_years", f"lifetime.{name}.sd_years"]  # end-of-life stock model
         if seg.kind == "ev":
             names.append(f"ev.motors_per_vehicle.{seg.powertrain}")
+        elif seg.kind == "ev_commercial":
+            names += [f"ev.commercial.{seg.mode}.motor_equivalents", f"drivers.ev_commercial_sales.{seg.mode}"]
         elif seg.kind == "wind":
             names += [f"wind.{seg.location}.share.{d}" for d in DRIVETRAINS]
             names.append(f"wind.{seg.location}.rating_mw")

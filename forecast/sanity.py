@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecast.schemas import Assumptions
+from forecast.schemas import SERIES, Assumptions
 
 Action = Literal["reject", "warn", "ignore"]
 
@@ -69,7 +69,7 @@ def check(old: Assumptions | None, new: Assumptions, rules: SanityRules) -> Sani
                 f"parameters.yaml: {name}: value jumps from {q.value} to {p.value} "
                 f"(more than x{rules.max_jump_factor})",
             )
-    for attr, keys in (("ev_car_sales", ["region", "powertrain"]), ("wind_installations", ["region", "location"])):
+    for attr, keys in ((spec.name, list(spec.keys)) for spec in SERIES):
         a, b = getattr(old, attr), getattr(new, attr)
         before = _series_jumps(a, keys, rules.max_jump_factor)
         for jump in sorted(_series_jumps(b, keys, rules.max_jump_factor) - before, key=str):

@@ -7,7 +7,8 @@ value looks like, so the model can trust what it receives.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -125,11 +126,12 @@ class Parameter(Frozen):
 
 
 class Segment(Frozen):
-    kind: Literal["ev", "wind", "trend"]
+    kind: Literal["ev", "ev_commercial", "wind", "trend"]
     grade: Literal["high_coercivity", "standard"]
     description: str
     powertrain: Literal["BEV", "PHEV"] | None = None
     location: Literal["onshore", "offshore"] | None = None
+    mode: Literal["bus", "truck", "van"] | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Segment:
@@ -137,6 +139,8 @@ class Segment(Frozen):
             raise ValueError("an 'ev' segment needs a powertrain (BEV or PHEV)")
         if self.kind == "wind" and self.location is None:
             raise ValueError("a 'wind' segment needs a location (onshore or offshore)")
+        if self.kind == "ev_commercial" and self.mode is None:
+            raise ValueError("an 'ev_commercial' segment needs a mode (bus, truck or van)")
         return self
 
 
@@ -240,6 +244,47 @@ class WindRow(SeriesRow):
     unit: Literal["GW"]
 
 
+COMMERCIAL_MODES: tuple[str, ...] = ("bus", "truck", "van")
+
+
+class CommercialSalesRow(SeriesRow):
+    """Electric buses, trucks and vans sold (BEV + PHEV + FCEV: all have electric traction motors)."""
+
+    mode: Literal["bus", "truck", "van"]
+    unit: Literal["vehicles"]
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One history file: the Assumptions attribute, its path, its row schema and the column beside region."""
+
+    name: str
+    path: str
+    row: type[SeriesRow]
+    part: str
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        return ("region", self.part)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Allowed values of the part column, ``total`` excluded."""
+        return tuple(v for v in get_args(self.row.model_fields[self.part].annotation) if v != TOTAL)
+
+    @property
+    def splits_a_total(self) -> bool:
+        """True when the parts add up to a region's total (BEV + PHEV), False for independent series."""
+        return TOTAL in get_args(self.row.model_fields[self.part].annotation)
+
+
+SERIES: tuple[SeriesSpec, ...] = (
+    SeriesSpec("ev_car_sales", "series/ev_car_sales.csv", EvSalesRow, "powertrain"),
+    SeriesSpec("ev_commercial_sales", "series/ev_commercial_sales.csv", CommercialSalesRow, "mode"),
+    SeriesSpec("wind_installations", "series/wind_installations.csv", WindRow, "location"),
+)
+
+
 STAGES: tuple[str, ...] = ("mine", "separation", "metal_alloy", "magnet", "recycling")
 STATUSES: tuple[str, ...] = ("operating", "construction", "financed", "permitted", "feasibility", "announced")
 STAGE_UNITS: dict[str, frozenset[str]] = {
@@ -299,7 +344,12 @@ class Assumptions(BaseModel):
     model: ModelConfig
     scenarios: dict[str, Scenario]
     ev_car_sales: pd.DataFrame  # year, region, powertrain, value [vehicles]
+    ev_commercial_sales: pd.DataFrame  # year, region, mode, value [vehicles]
     wind_installations: pd.DataFrame  # year, region, location, value [GW]
     projects: list[SupplyProject] = Field(default_factory=list)
     # Ensemble driver projections (forecast.backtest.driver_trends); empty = the capped logistic fit.
     driver_trends: dict[str, pd.DataFrame] = Field(default_factory=dict)
+
+    def histories(self) -> dict[str, pd.DataFrame]:
+        """Every history table by series name (see :data:`SERIES`)."""
+        return {spec.name: getattr(self, spec.name) for spec in SERIES}

@@ -18,10 +18,7 @@ def normalized_assumptions(a: Assumptions) -> dict:
         "structure": a.structure.model_dump(),
         "model": a.model.model_dump(),
         "scenarios": {k: v.model_dump() for k, v in sorted(a.scenarios.items())},
-        "ev_car_sales": a.ev_car_sales.sort_values(list(a.ev_car_sales.columns)).to_dict(orient="records"),
-        "wind_installations": a.wind_installations.sort_values(list(a.wind_installations.columns)).to_dict(
-            orient="records"
-        ),
+        **{name: t.sort_values(list(t.columns)).to_dict(orient="records") for name, t in a.histories().items()},
         "projects": sorted((p.model_dump() for p in a.projects), key=lambda d: d["id"]),
     }
 

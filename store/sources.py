@@ -13,14 +13,15 @@ from urllib.parse import urljoin
 
 import httpx
 
+from forecast.schemas import SERIES
+
 ASSUMPTION_FILES: tuple[str, ...] = (
     "sources.yaml",
     "parameters.yaml",
     "structure.yaml",
     "model.yaml",
     "scenarios.yaml",
-    "series/ev_car_sales.csv",
-    "series/wind_installations.csv",
+    *(spec.path for spec in SERIES),
     "supply/projects.csv",
 )
 OPTIONAL_FILES: tuple[str, ...] = ("README.md",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecast.demand import (
@@ -89,3 +89,37 @@ def test_segments_sum_to_total_and_nothing_is_negative(assumptions):
     assert set(mag["segment"]) == set(assumptions.structure.segments)
     by_year = mag.groupby("year")["value"].sum()
     assert by_year.equals(total_magnet_t(df))
+
+
+def test_a_commercial_segment_is_sales_times_car_motor_equivalents(assumptions):
+    """ev_truck = trucks sold x car-motor equivalents x PM share x kg per car motor / 1000."""
+    from forecast import params as P
+    from forecast.drivers import driver_arrays
+
+    params = resolve_parameters(assumptions, "base")
+    years = horizon_years(assumptions)
+    df = demand_for_params(assumptions, params, years)
+    got = df[(df["segment"] == "ev_truck") & (df["material"] == "NdFeB")].set_index("year")["value"]
+    drivers = driver_arrays(assumptions.histories(), params, years, assumptions.driver_trends)
+    trucks = drivers["ev_commercial_sales.truck"]
+    kg = P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years)
+    expected = (
+        trucks
+        * P.value(params, "ev.commercial.truck.motor_equivalents", years)
+        * P.value(params, "ev.pm_motor_share", years)
+        * kg
+        / 1000.0
+    )
+    assert np.allclose(got.to_numpy(), expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.floats(1.0, 1.8))
+def test_more_electric_trucks_never_lower_model_demand(assumptions, k):
+    base = resolve_parameters(assumptions, "base")
+    years = horizon_years(assumptions)
+    anchors = base["drivers.ev_commercial_sales.truck"].trajectory
+    more = apply_overrides(base, {"drivers.ev_commercial_sales.truck": {y: v * k for y, v in anchors.items()}})
+    lo = total_magnet_t(demand_for_params(assumptions, base, years))
+    hi = total_magnet_t(demand_for_params(assumptions, more, years))
+    assert (hi >= lo - 1e-9).all()

@@ -42,7 +42,7 @@ def test_too_short_history_is_a_clear_error():
 def test_history_is_kept_and_projection_follows(assumptions):
     params = resolve_parameters(assumptions, "base")
     years = np.arange(2015, 2051)
-    d = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
+    d = project_drivers(assumptions.histories(), params, years)
     bev = d[d["driver"] == "ev_car_sales.BEV"].set_index("year")
     assert bev.loc[2023, "value"] == 9_500_000 and bev.loc[2023, "kind"] == "history"
     assert bev.loc[2030, "kind"] == "projection"
@@ -57,8 +57,8 @@ def test_sales_multiplier_scales_projection_only(assumptions):
     params = resolve_parameters(assumptions, "base")
     years = np.arange(2020, 2041)
     up = apply_overrides(params, {"drivers.ev_sales_multiplier": 1.2})
-    d0 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
-    d1 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, up, years)
+    d0 = project_drivers(assumptions.histories(), params, years)
+    d1 = project_drivers(assumptions.histories(), up, years)
     v0 = d0.set_index(["driver", "year"])["value"]
     v1 = d1.set_index(["driver", "year"])["value"]
     assert v1[("ev_car_sales.BEV", 2022)] == v0[("ev_car_sales.BEV", 2022)]
@@ -69,7 +69,7 @@ def test_a_year_given_only_as_a_total_is_history_split_by_the_share(assumptions)
     """2025 electric car sales are published as BEV + PHEV only: the split follows ev.phev_share_of_sales."""
     params = resolve_parameters(assumptions, "base")
     years = np.arange(2020, 2031)
-    d = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
+    d = project_drivers(assumptions.histories(), params, years)
     ev = d[d["driver"].str.startswith("ev_car_sales")].pivot(index="year", columns="driver", values="value")
     kind = d[d["driver"] == "ev_car_sales.BEV"].set_index("year")["kind"]
     ev_rows = assumptions.ev_car_sales
@@ -86,9 +86,44 @@ def test_split_years_are_untouched_by_the_share(assumptions):
     params = resolve_parameters(assumptions, "base")
     years = np.arange(2012, 2031)
     flipped = apply_overrides(params, {"ev.phev_share_of_sales": 0.6})
-    d0 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, params, years)
-    d1 = project_drivers(assumptions.ev_car_sales, assumptions.wind_installations, flipped, years)
+    d0 = project_drivers(assumptions.histories(), params, years)
+    d1 = project_drivers(assumptions.histories(), flipped, years)
     bev0 = d0[d0["driver"] == "ev_car_sales.BEV"].set_index("year")["value"]
     bev1 = d1[d1["driver"] == "ev_car_sales.BEV"].set_index("year")["value"]
     assert (bev0.loc[2012:2023] == bev1.loc[2012:2023]).all()
     assert (bev1.loc[2024:2025] < bev0.loc[2024:2025]).all()
+
+
+def _commercial(assumptions, params, years):
+    d = project_drivers(assumptions.histories(), params, years)
+    d = d[d["driver"].str.startswith("ev_commercial_sales.")]
+    return d.assign(mode=d["driver"].str.split(".").str[1]).pivot(index="year", columns="mode", values="value")
+
+
+def test_commercial_vehicles_keep_history_then_meet_the_iea_steps_anchors(assumptions):
+    params = resolve_parameters(assumptions, "base")
+    years = np.arange(2012, 2051)
+    sales = _commercial(assumptions, params, years)
+    hist = assumptions.ev_commercial_sales.pivot(index="year", columns="mode", values="value")
+    last = int(hist.index.max())
+    assert (sales.loc[hist.index, hist.columns] == hist).all().all()
+    for mode in ("bus", "truck", "van"):
+        anchors = params[f"drivers.ev_commercial_sales.{mode}"].trajectory
+        for year, value in anchors.items():
+            assert sales.loc[year, mode] == pytest.approx(value)
+        # straight line from the last observation to the first anchor
+        first = min(anchors)
+        mid = (last + first) // 2
+        expected = hist.loc[last, mode] + (anchors[first] - hist.loc[last, mode]) * (mid - last) / (first - last)
+        assert sales.loc[mid, mode] == pytest.approx(expected)
+        assert sales.loc[2050, mode] == pytest.approx(anchors[max(anchors)])
+
+
+def test_the_electrification_multiplier_moves_commercial_projections_only(assumptions):
+    params = resolve_parameters(assumptions, "base")
+    years = np.arange(2015, 2051)
+    up = apply_overrides(params, {"drivers.ev_sales_multiplier": 1.2})
+    s0, s1 = _commercial(assumptions, params, years), _commercial(assumptions, up, years)
+    last = int(assumptions.ev_commercial_sales["year"].max())
+    assert (s0.loc[:last] == s1.loc[:last]).all().all()
+    assert np.allclose(s1.loc[last + 1 :], 1.2 * s0.loc[last + 1 :])

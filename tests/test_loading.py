@@ -210,3 +210,26 @@ def test_a_scenario_without_a_source_is_rejected(assumptions_copy):
     _edit_yaml(assumptions_copy / "scenarios.yaml", lambda d: d["scenarios"]["high"].pop("source"))
     msgs = _problems(assumptions_copy)
     assert any("scenarios.yaml: high.source" in m for m in msgs), msgs
+
+
+def test_a_missing_year_of_one_commercial_mode_is_reported(assumptions_copy):
+    """Buses, trucks and vans are separate series: a gap in one names that one."""
+    path = assumptions_copy / "series" / "ev_commercial_sales.csv"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2018,World,bus,")]
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert "series/ev_commercial_sales.csv: World/bus: missing years [2018]; expected one entry per year" in msgs
+    assert not any("World/truck" in m or "World/van" in m for m in msgs)
+
+
+def test_an_unknown_commercial_mode_is_rejected(assumptions_copy):
+    path = assumptions_copy / "series" / "ev_commercial_sales.csv"
+    path.write_text(path.read_text() + "2023,World,tractor,5,vehicles,iea_gevo_2024_data,\n")
+    msgs = _problems(assumptions_copy)
+    assert any("ev_commercial_sales.csv: row" in m and "mode" in m and "tractor" in m for m in msgs)
+
+
+def test_every_segment_needs_a_lifetime_for_the_end_of_life_model(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d.pop("lifetime.ev_truck.mean_years"))
+    msgs = _problems(assumptions_copy)
+    assert "parameters.yaml: lifetime.ev_truck.mean_years: missing; the model needs this parameter" in msgs
