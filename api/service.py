@@ -7,9 +7,12 @@ import threading
 
 from api.settings import Settings
 from api.state import ForecastState
+from forecast.bundle import ForecastBundle, build_bundle
+from forecast.fitcache import load_or_fit
+from forecast.loading import AssumptionsError
 from forecast.sanity import SanityRules
 from store.refresh import Limits, RefreshResult, refresh
-from store.repository import Store
+from store.repository import OutdatedBundle, Store
 
 
 class ForecastService:
@@ -56,11 +59,28 @@ class ForecastService:
             current = self.state.bundle.version if self.state.bundle else None
             if current == active.short_id:
                 return
-            bundle = self.store.load_bundle(active.id)
+            try:
+                bundle = self.store.load_bundle(active.id)
+            except OutdatedBundle as exc:
+                bundle = self._rebuild(active.id, str(exc))
             self.state.activate(bundle)
             if self.on_activate:
                 self.on_activate(bundle)
             self.logger.info("version activated", extra={"fields": {"assumptions_version": bundle.version}})
+
+    def _rebuild(self, version_id: str, why: str) -> ForecastBundle:
+        """Recompute a stored version's forecast with this code (its files, and so its id, are unchanged)."""
+        self.logger.warning("rebuilding stored forecast", extra={"fields": {"reason": why}})
+        try:
+            a = self.store.load_assumptions(version_id)
+        except AssumptionsError as err:
+            raise RuntimeError(
+                f"active version {version_id[:12]} is in an older assumptions format ({err.problems[0]}); "
+                "refresh from a current source (magnet-forecast refresh, or start with REFRESH_ON_START=true)"
+            ) from None
+        bundle = build_bundle(a, load_or_fit(a), n_paths=self.settings.monte_carlo_paths)
+        self.store.save_bundle(version_id, bundle)
+        return bundle
 
     def _schedule(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler

@@ -17,6 +17,10 @@ from forecast.schemas import Assumptions
 from forecast.supply import stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
+# Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
+# from its stored files (see store.repository.OutdatedBundle).
+BUNDLE_FORMAT = 2
+
 
 @dataclass(frozen=True)
 class ForecastBundle:
@@ -30,6 +34,7 @@ class ForecastBundle:
     gap: pd.DataFrame  # gap_table columns, all scenarios
     fits: DriverFits | None = None
     quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
+    format: int = BUNDLE_FORMAT
 
     @property
     def scenarios(self) -> list[str]:

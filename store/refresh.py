@@ -19,6 +19,7 @@ from forecast.diff import diff_assumptions
 from forecast.fitcache import load_or_fit
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.sanity import SanityRules, check
+from forecast.schemas import Assumptions
 from forecast.versioning import assumptions_hash
 from store.db import Version, now
 from store.locks import LockBusy, exclusive, holder_id
@@ -83,6 +84,18 @@ def refresh(
         return RefreshResult("locked", reasons=["another refresh is running"])
 
 
+def _previous(store: Store, version_id: str) -> tuple[Assumptions | None, list[str]]:
+    """The active version's assumptions to compare against, or None (with a warning) if this code
+    cannot read them because the assumptions format changed since they were stored."""
+    try:
+        return store.load_assumptions(version_id), []
+    except AssumptionsError as err:
+        return None, [
+            f"previous version {version_id[:12]} is in an older assumptions format ({err.problems[0]}); "
+            "sanity checks against it were skipped"
+        ]
+
+
 def _refresh_locked(
     store: Store,
     source: str,
@@ -113,8 +126,9 @@ def _refresh_locked(
         if active is not None and active.id == full_hash:
             store.finish_run(run_id, "unchanged", [], full_hash)
             return RefreshResult("unchanged", version=full_hash[:12], run_id=run_id)
-        old = store.load_assumptions(active.id) if active else None
+        old, unreadable = _previous(store, active.id) if active else (None, [])
         report = check(old, new, rules)
+        report.warnings.extend(unreadable)
         version = Version(
             id=full_hash,
             short_id=full_hash[:12],

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from forecast.bundle import ForecastBundle
-from forecast.loading import load_assumptions
+from forecast.bundle import BUNDLE_FORMAT, ForecastBundle
+from forecast.loading import AssumptionsError, load_assumptions
 from forecast.schemas import Assumptions
 from store.db import RefreshRun, Version, default_database_url, make_engine, now
 from store.locks import exclusive
@@ -52,8 +52,19 @@ class UnknownVersion(KeyError):
     pass
 
 
+class OutdatedBundle(Exception):
+    """A version's stored forecast was computed by another format of the code; rebuild it from its files."""
+
+
 def _info(v: Version) -> VersionInfo:
     return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id)
+
+
+def _load_zipped(blob: bytes) -> Assumptions:
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            zf.extractall(tmp)
+        return load_assumptions(tmp)
 
 
 def zip_dir(directory: Path) -> bytes:
@@ -114,20 +125,35 @@ class Store:
             }
 
     def load_bundle(self, ref: str) -> ForecastBundle:
-        """The computed forecast stored with a version (no refitting)."""
+        """The computed forecast stored with a version (no refitting).
+
+        Raises OutdatedBundle when it was stored by another bundle format (or cannot be unpickled).
+        """
         with Session(self.engine) as s:
             v = self._get(s, ref)
             if v.bundle is None:
                 raise UnknownVersion(f"{ref}: no computed forecast stored")
-            return pickle.loads(v.bundle)
+            blob, short = v.bundle, v.short_id
+        try:
+            bundle = pickle.loads(blob)
+        except Exception as exc:  # classes renamed or reshaped since it was stored
+            raise OutdatedBundle(f"version {short}: stored forecast unreadable ({type(exc).__name__})") from exc
+        found = getattr(bundle, "format", 1)  # bundles before the format field were format 1
+        if found != BUNDLE_FORMAT:
+            raise OutdatedBundle(f"version {short}: stored forecast has format {found}, expected {BUNDLE_FORMAT}")
+        return bundle
+
+    def save_bundle(self, ref: str, bundle: ForecastBundle) -> None:
+        """Replace a version's stored forecast (after a rebuild); its files and id are unchanged."""
+        blob = pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+        with Session(self.engine) as s, s.begin():
+            self._get(s, ref).bundle = blob
 
     def load_assumptions(self, ref: str) -> Assumptions:
+        """A version's stored files, loaded and validated (AssumptionsError if this code cannot read them)."""
         with Session(self.engine) as s:
             blob = self._get(s, ref).files
-        with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-                zf.extractall(tmp)
-            return load_assumptions(tmp)
+        return _load_zipped(blob)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
@@ -205,6 +231,13 @@ class Store:
             v = self._get(s, ref)
             if v.status == "rejected" or v.bundle is None:
                 raise ValueError(f"version {v.short_id} was rejected and cannot be activated")
+            try:
+                _load_zipped(v.files)
+            except AssumptionsError as err:
+                raise ValueError(
+                    f"version {v.short_id} was stored in a format this code cannot read "
+                    f"({err.problems[0]}); refresh from its source instead"
+                ) from None
             s.execute(update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded"))
             v.status = "active"
             s.flush()

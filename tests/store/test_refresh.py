@@ -203,3 +203,108 @@ def test_kill_9_during_a_refresh_leaves_the_store_consistent(store, changed_dir,
     assert wait_for(lambda: refresh(fresh, str(changed_dir), n_paths=N_PATHS).status == "activated", 60, 1)
     assert any(r["status"] == "failed" for r in fresh.runs())
     assert fresh.active().short_id != before.short_id
+
+
+# --- Versions stored by an older format of the code -------------------------------------------------
+
+
+def _strip_file(store: Store, ref: str, name: str) -> None:
+    """Rewrite a stored version's files without one file, as an older assumptions format stored it."""
+    import io
+    import zipfile
+
+    from sqlalchemy.orm import Session
+
+    from store.db import Version
+
+    with Session(store.engine) as s, s.begin():
+        v = s.get(Version, store.active().id if ref == "active" else ref)
+        src, out = zipfile.ZipFile(io.BytesIO(v.files)), io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for item in src.namelist():
+                if item != name:
+                    dst.writestr(item, src.read(item))
+        v.files = out.getvalue()
+
+
+def _age_bundle(store: Store) -> None:
+    """Mark the active version's stored forecast as written by bundle format 1."""
+    import dataclasses
+    import pickle
+
+    from sqlalchemy.orm import Session
+
+    from store.db import Version
+
+    with Session(store.engine) as s, s.begin():
+        v = s.get(Version, store.active().id)
+        v.bundle = pickle.dumps(dataclasses.replace(pickle.loads(v.bundle), format=1))
+
+
+def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
+    import logging
+
+    from api.service import ForecastService
+    from api.settings import Settings
+    from api.state import ForecastState
+
+    settings = Settings(
+        DATABASE_URL=db_url,
+        REFRESH_ON_START=refresh_on_start,
+        SCHEDULER_ENABLED=False,
+        MONTE_CARLO_PATHS=N_PATHS,
+        ASSUMPTIONS_DIR=str(source),
+    )
+    return ForecastService(settings, ForecastState(8), logging.getLogger("test"))
+
+
+def test_a_previous_version_in_an_older_format_does_not_block_a_refresh(store, changed_dir):
+    _strip_file(store, "active", "series/ev_commercial_sales.csv")
+    r = refresh(store, str(changed_dir), n_paths=N_PATHS)
+    assert r.status == "activated", r
+    assert any("older assumptions format" in w and "ev_commercial_sales.csv" in w for w in r.warnings)
+
+
+def test_a_stored_forecast_of_an_older_format_is_rebuilt_when_served(store):
+    from forecast.bundle import BUNDLE_FORMAT
+    from store.repository import OutdatedBundle
+
+    active = store.active()
+    _age_bundle(store)
+    with pytest.raises(OutdatedBundle, match="format 1"):
+        store.load_bundle(active.id)
+    service = _service(store_url(store), refresh_on_start=False)
+    service.start()
+    assert service.state.bundle.version == active.short_id
+    assert service.state.bundle.format == BUNDLE_FORMAT
+    assert store.load_bundle(active.id).format == BUNDLE_FORMAT  # saved: other replicas need not rebuild
+
+
+def test_an_active_version_this_code_cannot_read_stops_start_up_with_the_remedy(store):
+    _strip_file(store, "active", "series/ev_commercial_sales.csv")
+    _age_bundle(store)
+    with pytest.raises(RuntimeError, match=r"older assumptions format.*REFRESH_ON_START=true"):
+        _service(store_url(store), refresh_on_start=False).start()
+
+
+def test_start_up_with_refresh_replaces_an_unreadable_active_version(store, changed_dir):
+    """An upgrade: the stored version predates a format change, the source is in the current format."""
+    old = store.active()
+    _strip_file(store, "active", "series/ev_commercial_sales.csv")
+    _age_bundle(store)
+    service = _service(store_url(store), refresh_on_start=True, source=changed_dir)
+    service.start()
+    assert store.active().id != old.id
+    assert service.state.bundle.version == store.active().short_id
+
+
+def test_activating_a_version_this_code_cannot_read_is_refused(store, changed_dir):
+    first = store.active()
+    assert refresh(store, str(changed_dir), n_paths=N_PATHS).status == "activated"
+    _strip_file(store, first.id, "series/ev_commercial_sales.csv")
+    with pytest.raises(ValueError, match="format this code cannot read"):
+        store.activate(first.short_id)
+
+
+def store_url(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
