@@ -4,11 +4,20 @@ Rule for the ensemble (per series): score each model by its MAE relative to naiv
 against drift), pooled over horizons 1-5; keep the best ``ENSEMBLE_SIZE`` models with finite
 scores and weight them by inverse score. The ensemble's mean and interval bounds are the weighted
 averages of the members' (quantile averaging).
+
+Interval calibration (split conformal on the backtest, Angelopoulos & Bates 2021, "A Gentle
+Introduction to Conformal Prediction", arXiv:2107.07511): each backtest error is scored as its
+log-distance from the ensemble mean over the log half-width of the interval on its side; the
+interval is stretched on the log scale by the ceil((n+1) level)-th smallest score, never narrowed.
+The backtest's ensemble rows use only errors already observable at their origin (so their coverage
+is an out-of-sample figure); projections use all of a series' errors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,6 +31,7 @@ MAX_HORIZON = 5
 MIN_TRAIN = 6  # observations before the first origin
 ENSEMBLE_SIZE = 3
 ENSEMBLE = "ensemble"
+CONFORMAL_MIN_ERRORS = 5  # fewer observed errors than this: intervals are left as the models give them
 BACKTEST_COLUMNS = ["series", "model", "origin", "horizon", "year", "actual", *FORECAST_COLUMNS[1:], "note"]
 METRIC_COLUMNS = [
     "series",
@@ -172,6 +182,71 @@ def ensemble_backtest(bt: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
     return out[BACKTEST_COLUMNS]
 
 
+def interval_scores(rows: pd.DataFrame, level: int) -> np.ndarray:
+    """|log(actual / mean)| over |log(bound / mean)|, with the bound of the level% interval on the error's side.
+
+    1 means the actual sat exactly on the interval's edge; rows without positive values are dropped.
+    """
+    mean, actual = rows["mean"].to_numpy(dtype=float), rows["actual"].to_numpy(dtype=float)
+    bound = np.where(actual >= mean, rows[f"hi_{level}"], rows[f"lo_{level}"]).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.abs(np.log(actual / mean)) / np.abs(np.log(bound / mean))
+    s = np.where(actual == mean, 0.0, s)
+    return s[np.isfinite(s)]
+
+
+def conformal_factor(scores: np.ndarray, level: int) -> float:
+    """Stretch (>= 1) that makes ``level``% of these scores fall inside: the ceil((n+1) level/100)-th
+    smallest, capped at the largest; 1 when there are fewer than CONFORMAL_MIN_ERRORS scores."""
+    n = len(scores)
+    if n < CONFORMAL_MIN_ERRORS:
+        return 1.0
+    k = min(n, math.ceil((n + 1) * level / 100))
+    return max(1.0, float(np.sort(scores)[k - 1]))
+
+
+def widen(fc: pd.DataFrame, factors: dict[int, float], cap: float | None = None) -> pd.DataFrame:
+    """Intervals stretched on the log scale about the mean, bound' = mean (bound / mean)^factor.
+
+    Nested levels stay nested, and upper bounds stay at or below the series' cap.
+    """
+    out = fc.copy()
+    mean = out["mean"].to_numpy(dtype=float)
+    for lvl, k in factors.items():
+        for side in ("lo", "hi"):
+            b = out[f"{side}_{lvl}"].to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stretched = mean * np.power(b / mean, k)
+            out[f"{side}_{lvl}"] = np.where((mean > 0) & (b > 0) & np.isfinite(stretched), stretched, b)
+    levels = sorted(factors)
+    for narrow, wide in itertools.pairwise(levels):  # a wider level contains a narrower one
+        out[f"lo_{wide}"] = np.minimum(out[f"lo_{wide}"], out[f"lo_{narrow}"])
+        out[f"hi_{wide}"] = np.maximum(out[f"hi_{wide}"], out[f"hi_{narrow}"])
+    if cap is not None:
+        for lvl in factors:
+            out[f"hi_{lvl}"] = np.minimum(out[f"hi_{lvl}"], cap)
+    return out
+
+
+def calibrate_ensemble(
+    ens: pd.DataFrame, caps: dict[str, float | None]
+) -> tuple[pd.DataFrame, dict[str, dict[int, float]]]:
+    """Ensemble backtest rows with conformally widened intervals, and each series' final factors.
+
+    Rows at origin o are widened with the errors of earlier forecasts whose year is <= o (what a
+    forecaster standing at o could have seen); the final factors use every row of the series.
+    """
+    rows, factors = [], {}
+    for name, grp in ens.groupby("series", sort=False):
+        cap = caps.get(str(name))
+        for origin, at in grp.groupby("origin", sort=True):
+            seen = grp[grp["year"] <= origin]
+            f = {lvl: conformal_factor(interval_scores(seen, lvl), lvl) for lvl in LEVELS}
+            rows.append(widen(at, f, cap))
+        factors[str(name)] = {lvl: conformal_factor(interval_scores(grp, lvl), lvl) for lvl in LEVELS}
+    return (pd.concat(rows, ignore_index=True) if rows else ens), factors
+
+
 def combine(forecasts: dict[str, pd.DataFrame], weights: dict[str, float]) -> pd.DataFrame:
     """Weighted average of members' means and interval bounds (quantile averaging)."""
     members = [m for m, w in weights.items() if w > 0 and m in forecasts]
@@ -206,6 +281,7 @@ class DriverFits:
     weights: pd.DataFrame
     projections: pd.DataFrame  # series, year, mean, lo_80, hi_80, lo_95, hi_95
     notes: dict[str, list[str]]
+    interval_factors: dict[str, dict[int, float]] = field(default_factory=dict)  # series -> level -> stretch
 
     def report(self) -> pd.DataFrame:
         """Records: series, model, horizon, n, mape, mae, mase, coverage_80, coverage_95, chosen, weight.
@@ -240,18 +316,19 @@ def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
     # a series too short for any origin has no rows (it is listed by driver_series all the same)
     bt = pd.concat([f for f in (backtest_series(s) for s in series) if len(f)], ignore_index=True)
     weights = ensemble_weights(skill(bt))
-    bt = pd.concat([bt, ensemble_backtest(bt, weights)], ignore_index=True)
+    by_name = {s.name: s for s in series}
+    ens, factors = calibrate_ensemble(ensemble_backtest(bt, weights), {n: s.cap for n, s in by_name.items()})
+    bt = pd.concat([bt, ens], ignore_index=True)
     metrics = skill(bt)
     last = a.model.horizon.last_year
     proj, notes = [], {}
-    by_name = {s.name: s for s in series}
     for name in MODEL_DRIVERS.values():
         w = weights[weights["series"] == name].set_index("model")["weight"].to_dict()
         p, n = project_series(by_name[name], w, last)
-        proj.append(p.assign(series=name))
+        proj.append(widen(p, factors.get(name, {}), by_name[name].cap).assign(series=name))
         notes[name] = n
     projections = pd.concat(proj, ignore_index=True)[["series", *FORECAST_COLUMNS]]
-    return DriverFits(bt, metrics, weights, projections, notes)
+    return DriverFits(bt, metrics, weights, projections, notes, factors)
 
 
 def driver_trends(fits: DriverFits) -> dict[str, pd.DataFrame]:

@@ -19,7 +19,7 @@ from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
 # from its stored files (see store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 
 
 @dataclass(frozen=True)

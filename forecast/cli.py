@@ -295,7 +295,9 @@ def backtest(
     for name, grp in r.groupby("series", sort=False):
         w = fits.weights[(fits.weights["series"] == name) & fits.weights["chosen"]]
         chosen = ", ".join(f"{m} {x:.2f}" for m, x in zip(w["model"], w["weight"], strict=True))
-        typer.echo(f"\n{name}  (ensemble: {chosen})")
+        stretch = fits.interval_factors.get(str(name), {})
+        widened = ", ".join(f"{lvl}% x{k:.2f}" for lvl, k in stretch.items())
+        typer.echo(f"\n{name}  (ensemble: {chosen}" + (f"; intervals widened {widened})" if widened else ")"))
         t = grp.drop(columns=["series"]).round({"mape": 3, "mase": 3, "coverage_80": 2, "coverage_95": 2, "weight": 3})
         t["mae"] = t["mae"].map(lambda v: f"{v:.4g}")
         typer.echo(t.to_string(index=False))

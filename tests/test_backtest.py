@@ -7,6 +7,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import forecast.backtest as B
 from forecast.backtest import Series, backtest_series, combine, ensemble_weights, skill
@@ -105,4 +107,78 @@ def test_projections_cover_the_horizon_and_respect_the_caps(driver_fits, assumpt
     assert ev["year"].min() == world["year"].max() + 1
     assert ev["year"].max() == assumptions.model.horizon.last_year
     cap = assumptions.parameters["drivers.ev_car_market_cap"].value
+    assert (ev["hi_95"] <= cap * 1.0001).all()
+
+
+# --- Conformal interval calibration -------------------------------------------------------------------
+
+
+def _rows(origin, year, actual, mean=100.0, half80=1.2, half95=1.5):
+    """Backtest rows with intervals symmetric on the log scale: bounds mean / half and mean * half."""
+    n = len(actual)
+    return pd.DataFrame(
+        {
+            "series": "s",
+            "origin": origin,
+            "year": year,
+            "actual": actual,
+            "mean": np.full(n, mean),
+            "lo_80": np.full(n, mean / half80),
+            "hi_80": np.full(n, mean * half80),
+            "lo_95": np.full(n, mean / half95),
+            "hi_95": np.full(n, mean * half95),
+        }
+    )
+
+
+def test_an_actual_on_the_interval_edge_scores_one():
+    r = _rows([2020, 2020], [2021, 2022], np.array([120.0, 100 / 1.2]))
+    assert np.allclose(B.interval_scores(r, 80), [1.0, 1.0])
+
+
+def test_the_conformal_factor_is_the_stated_order_statistic():
+    scores = np.arange(1.0, 11.0)  # n = 10
+    assert B.conformal_factor(scores, 80) == 9.0  # ceil(11 x 0.8) = 9th smallest
+    assert B.conformal_factor(scores, 95) == 10.0  # ceil(11 x 0.95) = 11 > n: the largest
+    assert B.conformal_factor(np.full(10, 0.3), 80) == 1.0  # never narrows
+    assert B.conformal_factor(np.arange(1.0, B.CONFORMAL_MIN_ERRORS), 80) == 1.0  # too few errors
+
+
+@given(st.lists(st.floats(0.0, 20.0), min_size=B.CONFORMAL_MIN_ERRORS, max_size=60), st.sampled_from([80, 95]))
+def test_the_factor_covers_at_least_the_level_of_its_own_scores(scores, level):
+    s = np.array(scores)
+    k = B.conformal_factor(s, level)
+    assert (s <= k).mean() >= level / 100
+
+
+def test_widening_stretches_on_the_log_scale_keeps_levels_nested_and_respects_the_cap():
+    fc = _rows([2020], [2021], np.array([100.0]))
+    out = B.widen(fc, {80: 2.0, 95: 1.0}, cap=130.0)
+    assert out["lo_80"].iloc[0] == pytest.approx(100 / 1.2**2)
+    assert out["hi_80"].iloc[0] == pytest.approx(130.0)  # 144 capped
+    assert out["lo_95"].iloc[0] <= out["lo_80"].iloc[0]  # 95% widened to contain the wider 80%
+    assert out["hi_95"].iloc[0] >= out["hi_80"].iloc[0]
+    assert out["mean"].iloc[0] == 100.0
+
+
+def test_a_backtest_row_is_widened_only_with_errors_seen_by_its_origin():
+    origins = np.repeat(np.arange(2010, 2020), 1)
+    base = _rows(origins, origins + 1, np.full(10, 150.0))
+    later = base.copy()
+    later.loc[later["year"] > 2015, "actual"] = 1000.0  # errors after 2015 change
+    a, _ = B.calibrate_ensemble(base, {"s": None})
+    b, _ = B.calibrate_ensemble(later, {"s": None})
+    keep = a["origin"] <= 2015
+    assert np.allclose(a.loc[keep, "hi_95"], b.loc[b["origin"] <= 2015, "hi_95"])
+    assert not np.allclose(a.loc[~keep, "hi_95"], b.loc[b["origin"] > 2015, "hi_95"])
+
+
+def test_model_driver_projections_carry_their_widening_and_stay_ordered(driver_fits, assumptions):
+    cap = assumptions.parameters["drivers.ev_car_market_cap"].value
+    for name in B.MODEL_DRIVERS.values():
+        assert all(k >= 1.0 for k in driver_fits.interval_factors[name].values())
+        p = driver_fits.projections[driver_fits.projections["series"] == name]
+        assert (p["lo_95"] <= p["lo_80"] + 1e-9).all() and (p["lo_80"] <= p["mean"] + 1e-9).all()
+        assert (p["mean"] <= p["hi_80"] + 1e-9).all() and (p["hi_80"] <= p["hi_95"] + 1e-9).all()
+    ev = driver_fits.projections[driver_fits.projections["series"] == "ev_car_sales.World.total"]
     assert (ev["hi_95"] <= cap * 1.0001).all()
