@@ -75,6 +75,20 @@ def wind_intensity_t_per_mw(params: ParamSet, location: str, years: np.ndarray) 
     return wind_t_per_mw(shares, t_mw)
 
 
+EV_KINDS: frozenset[str] = frozenset({"ev", "ev_commercial"})
+
+
+def ev_segment_inputs(seg: Segment) -> tuple[str, str]:
+    """Driver name and motors-per-vehicle parameter of an electric-vehicle segment.
+
+    Buses, trucks and vans count their magnet in car-motor equivalents, so the DOE kg per motor, its
+    calibration and thrifting apply to them as to cars.
+    """
+    if seg.kind == "ev":
+        return f"ev_car_sales.{seg.powertrain}", f"ev.motors_per_vehicle.{seg.powertrain}"
+    return f"ev_commercial_sales.{seg.mode}", f"ev.commercial.{seg.mode}.motor_equivalents"
+
+
 def segment_magnet_t(
     segments: dict[str, Segment],
     params: ParamSet,
@@ -88,23 +102,13 @@ def segment_magnet_t(
     """
     out: dict[str, np.ndarray] = {}
     for name, seg in segments.items():
-        if seg.kind == "ev":
-            motor_kg = P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years)
+        if seg.kind in EV_KINDS:
+            driver, motors = ev_segment_inputs(seg)
             out[name] = ev_demand_t(
-                drivers[f"ev_car_sales.{seg.powertrain}"],
-                P.value(params, f"ev.motors_per_vehicle.{seg.powertrain}", years),
+                drivers[driver],
+                P.value(params, motors, years),
                 P.value(params, "ev.pm_motor_share", years),
-                motor_kg,
-            )
-        elif seg.kind == "ev_commercial":
-            # Heavier vehicles count as car-motor equivalents of magnet, so the DOE kg/motor, its
-            # calibration and thrifting apply to them as to cars.
-            motor_kg = P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years)
-            out[name] = ev_demand_t(
-                drivers[f"ev_commercial_sales.{seg.mode}"],
-                P.value(params, f"ev.commercial.{seg.mode}.motor_equivalents", years),
-                P.value(params, "ev.pm_motor_share", years),
-                motor_kg,
+                P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years),
             )
         elif seg.kind == "wind":
             out[name] = wind_demand_t(

@@ -24,7 +24,7 @@ import pandas as pd
 
 from forecast import params as P
 from forecast.composition import HEAVY_RARE_EARTHS, oxide_per_metal
-from forecast.demand import ev_demand_t, trend_demand_t, wind_demand_t, wind_t_per_mw
+from forecast.demand import EV_KINDS, ev_demand_t, ev_segment_inputs, trend_demand_t, wind_demand_t, wind_t_per_mw
 from forecast.drivers import driver_arrays
 from forecast.models import z_of
 from forecast.params import ParamSet
@@ -128,19 +128,11 @@ def simulate(
     g_long = P.scalar(params, "other.long_run_growth_per_yr")
     magnets: dict[str, np.ndarray] = {}
     for name, seg in a.structure.segments.items():
-        if seg.kind == "ev":
-            sales = base_drivers[f"ev_car_sales.{seg.powertrain}"].astype(DTYPE)[None, :] * mult["ev"]
+        if seg.kind in EV_KINDS:
+            driver, motors = ev_segment_inputs(seg)
             magnets[name] = ev_demand_t(
-                sales,
-                _param(d, params, f"ev.motors_per_vehicle.{seg.powertrain}", years),
-                _param(d, params, "ev.pm_motor_share", years),
-                _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
-            )
-        elif seg.kind == "ev_commercial":
-            sales = base_drivers[f"ev_commercial_sales.{seg.mode}"].astype(DTYPE)[None, :] * mult["ev"]
-            magnets[name] = ev_demand_t(
-                sales,
-                _param(d, params, f"ev.commercial.{seg.mode}.motor_equivalents", years),
+                base_drivers[driver].astype(DTYPE)[None, :] * mult["ev"],
+                _param(d, params, motors, years),
                 _param(d, params, "ev.pm_motor_share", years),
                 _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
             )
@@ -161,21 +153,32 @@ def simulate(
     o_weight = P.scalar(params, "chem.atomic_weight.O")
     heavy = P.value(params, "composition.heavy_re_factor", years).astype(DTYPE)[None, :]
     to_oxide_per_factor = 1.0 / (magnet_yield * reduction)  # (paths, 1)
-    out: dict[tuple[str, str, str], np.ndarray] = {}
-    for name, mag in magnets.items():
-        out[(name, "NdFeB", "t_magnet")] = mag
-        grade = a.structure.segments[name].grade
+    # Per grade and element, the contained fraction and the oxide multiplier do not depend on the segment.
+    fractions = {}
+    for grade in {seg.grade for seg in a.structure.segments.values()}:
         for el in ELEMENTS:
             frac = _param(d, params, f"composition.{grade}.{el}", years)
-            if el in HEAVY_RARE_EARTHS:
-                frac = frac * heavy
-            contained = mag * frac
-            factor = oxide_per_metal(a.structure.elements[el], P.scalar(params, f"chem.atomic_weight.{el}"), o_weight)
-            out[(name, el, "t_magnet")] = contained
-            out[(name, el, "t_oxide")] = contained * (to_oxide_per_factor * DTYPE(factor))
-    keys = list(out)
-    for material, unit in dict.fromkeys((k[1], k[2]) for k in keys):
-        out[("total", material, unit)] = sum(out[k] for k in keys if k[1] == material and k[2] == unit)
+            fractions[(grade, el)] = frac * heavy if el in HEAVY_RARE_EARTHS else frac
+    to_oxide = {
+        el: to_oxide_per_factor
+        * DTYPE(oxide_per_metal(a.structure.elements[el], P.scalar(params, f"chem.atomic_weight.{el}"), o_weight))
+        for el in ELEMENTS
+    }
+    # Every output lives in one preallocated block, written in place: no temporary per product or sum.
+    materials = [("NdFeB", "t_magnet"), *((el, u) for el in ELEMENTS for u in ("t_magnet", "t_oxide"))]
+    keys = [(name, m, u) for name in [*magnets, "total"] for m, u in materials]
+    block = np.empty((len(keys), n_paths, len(years)), dtype=DTYPE)
+    at = {k: i for i, k in enumerate(keys)}
+    for name, mag in magnets.items():
+        block[at[(name, "NdFeB", "t_magnet")]] = mag
+        grade = a.structure.segments[name].grade
+        for el in ELEMENTS:
+            contained = block[at[(name, el, "t_magnet")]]
+            np.multiply(mag, fractions[(grade, el)], out=contained)
+            np.multiply(contained, to_oxide[el], out=block[at[(name, el, "t_oxide")]])
+    for m, u in materials:
+        np.sum(block[[at[(name, m, u)] for name in magnets]], axis=0, out=block[at[("total", m, u)]])
+    out = {k: block[i] for k, i in at.items()}
     return out
 
 
@@ -203,11 +206,12 @@ def nearest_rank_quantiles(
     paths: dict[tuple[str, str, str], np.ndarray], keys: list[tuple[str, str, str]], n_paths: int
 ) -> np.ndarray:
     """Nearest-rank P5..P95 of every (series, year) column: (series x years, 5), by partial sorting."""
-    rows = np.concatenate([paths[k].T for k in keys])  # (series*years, paths), float32
+    rows = np.concatenate([paths[k].T for k in keys])  # (series*years, paths), float32, our own copy
     ranks = [round(p * (n_paths - 1)) for p in QUANTILES]
 
     def part(block: np.ndarray) -> np.ndarray:
-        return np.partition(block, ranks, axis=1)[:, ranks]
+        block.partition(ranks, axis=1)  # in place: rows is a private copy, so no second copy is needed
+        return block[:, ranks]
 
     with ThreadPoolExecutor(QUANTILE_THREADS) as pool:
         return np.vstack(list(pool.map(part, np.array_split(rows, QUANTILE_THREADS))))

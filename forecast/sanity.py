@@ -72,7 +72,12 @@ def check(old: Assumptions | None, new: Assumptions, rules: SanityRules) -> Sani
     for attr, keys in ((spec.name, list(spec.keys)) for spec in SERIES):
         a, b = getattr(old, attr), getattr(new, attr)
         before = _series_jumps(a, keys, rules.max_jump_factor)
-        for jump in sorted(_series_jumps(b, keys, rules.max_jump_factor) - before, key=str):
+        known = set(a[keys].itertuples(index=False, name=None))
+        # A series the active version does not have has nothing to be compared with: noted, not judged.
+        for key in sorted(set(b[keys].itertuples(index=False, name=None)) - known, key=str):
+            report.warnings.append(f"{attr}: {'/'.join(map(str, key))} is a new series")
+        jumps = {j for j in _series_jumps(b, keys, rules.max_jump_factor) - before if j[:-1] in known}
+        for jump in sorted(jumps, key=str):
             report.add(
                 rules.jump,
                 f"{attr}: {'/'.join(map(str, jump[:-1]))} jumps by more than x{rules.max_jump_factor} in {jump[-1]}",

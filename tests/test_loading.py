@@ -97,18 +97,20 @@ def test_duplicate_year_names_the_row(assumptions_copy):
     assert any(f"ev_car_sales.csv: row {len(lines) + 1}: duplicate year 2012" in m for m in msgs)
 
 
-def test_missing_year_is_reported(assumptions_copy):
-    path = assumptions_copy / "series" / "wind_installations.csv"
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,")]
+def _drop_rows(path: Path, prefix: str) -> None:
+    """Remove the CSV rows that start with ``prefix``."""
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(prefix)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def test_missing_year_is_reported(assumptions_copy):
+    _drop_rows(assumptions_copy / "series" / "wind_installations.csv", "2020,World,")
     msgs = _problems(assumptions_copy)
     assert any("wind_installations.csv: World: missing years [2020]" in m for m in msgs)
 
 
 def test_incomplete_split_is_reported(assumptions_copy):
-    path = assumptions_copy / "series" / "wind_installations.csv"
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,onshore")]
-    path.write_text("\n".join(lines) + "\n")
+    _drop_rows(assumptions_copy / "series" / "wind_installations.csv", "2020,World,onshore")
     msgs = _problems(assumptions_copy)
     assert any("World 2020: split incomplete, missing ['onshore']" in m for m in msgs)
 
@@ -124,9 +126,8 @@ def test_total_row_beside_split_rows_is_reported(assumptions_copy):
 
 def test_a_year_given_as_total_only_is_accepted(assumptions_copy):
     path = assumptions_copy / "series" / "wind_installations.csv"
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2020,World,")]
-    lines.append("2020,World,total,93.0,GW,gwec_gwr_2021,")
-    path.write_text("\n".join(lines) + "\n")
+    _drop_rows(path, "2020,World,")
+    path.write_text(path.read_text() + "2020,World,total,93.0,GW,gwec_gwr_2021,\n")
     a = load_assumptions(assumptions_copy)
     row = a.wind_installations[(a.wind_installations["year"] == 2020)]
     assert row["location"].tolist() == ["total"] and row["value"].tolist() == [93.0]
@@ -214,9 +215,7 @@ def test_a_scenario_without_a_source_is_rejected(assumptions_copy):
 
 def test_a_missing_year_of_one_commercial_mode_is_reported(assumptions_copy):
     """Buses, trucks and vans are separate series: a gap in one names that one."""
-    path = assumptions_copy / "series" / "ev_commercial_sales.csv"
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("2018,World,bus,")]
-    path.write_text("\n".join(lines) + "\n")
+    _drop_rows(assumptions_copy / "series" / "ev_commercial_sales.csv", "2018,World,bus,")
     msgs = _problems(assumptions_copy)
     assert "series/ev_commercial_sales.csv: World/bus: missing years [2018]; expected one entry per year" in msgs
     assert not any("World/truck" in m or "World/van" in m for m in msgs)
