@@ -258,7 +258,9 @@ def gap(
 
 BACKTEST_RULE = (
     "Rolling origin, horizons 1-5; per series the best three models by MAE relative to naive drift (pooled over "
-    "horizons) are weighted by inverse score; the ensemble row is scored with those in-sample weights."
+    "horizons) are weighted by inverse score; the ensemble row is scored with those in-sample weights. The "
+    "ensemble's intervals are widened by split conformal prediction on the log scale (interval_stretch_80/95, "
+    "never below 1); its coverage uses only errors observable at each origin."
 )
 
 

@@ -128,6 +128,12 @@ class BacktestRecord(BaseModel):
     coverage_95: float | None
     chosen: bool
     weight: float
+    interval_stretch_80: float | None = Field(
+        default=None, description="Ensemble rows: log-scale stretch of the 80% interval from the backtest errors."
+    )
+    interval_stretch_95: float | None = Field(
+        default=None, description="Ensemble rows: log-scale stretch of the 95% interval from the backtest errors."
+    )
 
 
 class BacktestResponse(Versioned):

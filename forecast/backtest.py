@@ -46,6 +46,7 @@ METRIC_COLUMNS = [
     "chosen",
     "weight",
 ]
+REPORT_COLUMNS = [*METRIC_COLUMNS, "interval_stretch_80", "interval_stretch_95"]
 
 
 @dataclass(frozen=True)
@@ -284,9 +285,11 @@ class DriverFits:
     interval_factors: dict[str, dict[int, float]] = field(default_factory=dict)  # series -> level -> stretch
 
     def report(self) -> pd.DataFrame:
-        """Records: series, model, horizon, n, mape, mae, mase, coverage_80, coverage_95, chosen, weight.
+        """Records: series, model, horizon, n, mape, mae, mase, coverage_80, coverage_95, chosen, weight,
+        interval_stretch_80, interval_stretch_95.
 
-        The ensemble appears as model "ensemble" (chosen, weight 1): it is what the demand model uses.
+        The ensemble appears as model "ensemble" (chosen, weight 1): it is what the demand model uses;
+        the stretches (its conformal widening) are given on its rows only.
         """
         w = pd.concat(
             [
@@ -297,7 +300,10 @@ class DriverFits:
             ]
         )
         r = self.metrics.merge(w, on=["series", "model"])
-        return r[METRIC_COLUMNS].sort_values(["series", "model", "horizon"]).reset_index(drop=True)
+        for lvl in LEVELS:
+            stretch = r["series"].map(lambda s, lvl=lvl: self.interval_factors.get(s, {}).get(lvl, np.nan))
+            r[f"interval_stretch_{lvl}"] = stretch.where(r["model"] == ENSEMBLE)
+        return r[REPORT_COLUMNS].sort_values(["series", "model", "horizon"]).reset_index(drop=True)
 
 
 MODEL_DRIVERS: dict[str, str] = {

@@ -298,7 +298,8 @@ def backtest(
         stretch = fits.interval_factors.get(str(name), {})
         widened = ", ".join(f"{lvl}% x{k:.2f}" for lvl, k in stretch.items())
         typer.echo(f"\n{name}  (ensemble: {chosen}" + (f"; intervals widened {widened})" if widened else ")"))
-        t = grp.drop(columns=["series"]).round({"mape": 3, "mase": 3, "coverage_80": 2, "coverage_95": 2, "weight": 3})
+        t = grp.drop(columns=["series", "interval_stretch_80", "interval_stretch_95"])  # in the header line
+        t = t.round({"mape": 3, "mase": 3, "coverage_80": 2, "coverage_95": 2, "weight": 3})
         t["mae"] = t["mae"].map(lambda v: f"{v:.4g}")
         typer.echo(t.to_string(index=False))
 

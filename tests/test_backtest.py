@@ -98,6 +98,9 @@ def test_report_has_the_documented_fields_and_an_ensemble_row(driver_fits):
     assert set(ev["horizon"]) == {1, 2, 3, 4, 5}
     assert np.isfinite(ev["mase"]).all()
     assert set(r["series"]) >= {"ev_car_sales.China.BEV", "wind_installations.World.offshore"}
+    stretch = driver_fits.interval_factors["ev_car_sales.World.total"]
+    assert (ev["interval_stretch_95"] == stretch[95]).all() and (ev["interval_stretch_80"] == stretch[80]).all()
+    assert r.loc[r["model"] != "ensemble", "interval_stretch_95"].isna().all()
 
 
 def test_projections_cover_the_horizon_and_respect_the_caps(driver_fits, assumptions):

@@ -237,6 +237,8 @@ def test_backtest_reports_skill_for_every_series(client):
     assert {"ev_car_sales.World.total", "wind_installations.World.total", "ev_car_sales.China.BEV"} <= series
     ens = [r for r in recs if r["series"] == "ev_car_sales.World.total" and r["model"] == "ensemble"]
     assert [r["horizon"] for r in ens] == [1, 2, 3, 4, 5]
+    assert all(r["interval_stretch_80"] >= 1 and r["interval_stretch_95"] >= 1 for r in ens)
     one = client.get("/v1/backtest", params={"series": "ev_car_sales.World.total", "model": "arima"}).json()
     assert {r["model"] for r in one["records"]} == {"arima"}
+    assert all(r["interval_stretch_95"] is None for r in one["records"])
     assert client.get("/v1/backtest", params={"model": "astrology"}).status_code == 422
