@@ -66,6 +66,27 @@ def world_history(history: pd.DataFrame, key: str) -> dict[str, dict[int, float]
     return out
 
 
+def anchored_path(observed: Mapping[int, float], anchors: Mapping[int, float], years: np.ndarray) -> np.ndarray:
+    """Straight lines from the last observation through the anchors after it, held after the last
+    anchor [unit of the values]; anchors alone when nothing is observed, zeros when there is neither."""
+    points = dict(anchors)
+    if observed:
+        last = max(observed)
+        points = {y: v for y, v in points.items() if y > last} | {last: observed[last]}
+    if not points:
+        return np.zeros(len(years))
+    xs = np.array(sorted(points), dtype=float)
+    return np.interp(years.astype(float), xs, np.array([points[int(x)] for x in xs], dtype=float))
+
+
+@dataclass(frozen=True)
+class PathBlend:
+    """A published path for a driver's total and how much of it replaces the fitted trend (0..1 by year)."""
+
+    anchors: Mapping[int, float]
+    weight: np.ndarray
+
+
 def _split_projection(
     parts: dict[str, dict[int, float]],
     cap: float,
@@ -73,13 +94,15 @@ def _split_projection(
     shares: dict[str, np.ndarray],
     years: np.ndarray,
     trend_override: pd.DataFrame | None = None,
+    blend: PathBlend | None = None,
 ) -> FlaggedArrays:
     """Observed parts where known; elsewhere the trend of their total x multiplier x share.
 
     parts may hold a ``total`` entry for years whose split is not published: those years count as
     history, and their total is split by the same shares as projected years.
     The trend is the ensemble projection (trend_override: year, mean) where it covers a year, else a
-    logistic fitted with the sourced cap (which also back-casts years before the data).
+    logistic fitted with the sourced cap (which also back-casts years before the data); ``blend``
+    mixes in a published path from the last observation: (1 - w) trend + w path.
     """
     observed_total = dict(parts.get(TOTAL, {}))
     split = {k: v for k, v in parts.items() if k != TOTAL}
@@ -93,6 +116,9 @@ def _split_projection(
     if trend_override is not None and len(trend_override):
         ens = trend_override.set_index("year")["mean"].reindex(years).to_numpy(dtype=float)
         base = np.where(np.isnan(ens), base, ens)
+    if blend is not None:
+        path = anchored_path(observed_total, blend.anchors, years)
+        base = np.where(years > last, (1.0 - blend.weight) * base + blend.weight * path, base)
     trend = base * np.where(years > last, multiplier, 1.0)
     is_hist = np.isin(years, hist_years)
     total_only = np.array([observed_total.get(int(y), np.nan) for y in years])
@@ -109,11 +135,16 @@ def ev_car_sales_arrays(
 ) -> FlaggedArrays:
     """Electric car sales by powertrain [vehicles/yr], world, with a history flag per year.
 
-    The world total is fitted with a logistic capped at drivers.ev_car_market_cap and split by
+    The world total is fitted with a logistic capped at drivers.ev_car_market_cap, blended with the
+    IEA STEPS path (drivers.ev_car_sales_steps) by drivers.ev_car_steps_weight, and split by
     ev.phev_share_of_sales; observed years keep their data (a year given only as a total is split
     by the same share).
     """
     phev = P.value(params, "ev.phev_share_of_sales", years)
+    steps = PathBlend(
+        params["drivers.ev_car_sales_steps"].trajectory or {},
+        P.value(params, "drivers.ev_car_steps_weight", years),
+    )
     return _split_projection(
         world_history(history, "powertrain"),
         P.scalar(params, "drivers.ev_car_market_cap"),
@@ -121,6 +152,7 @@ def ev_car_sales_arrays(
         {"BEV": 1.0 - phev, "PHEV": phev},
         years,
         trend,
+        steps,
     )
 
 
@@ -151,13 +183,8 @@ def commercial_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.n
     out: FlaggedArrays = {}
     for mode in COMMERCIAL_MODES:
         observed = world.get(mode, {})
-        points = dict(params[f"drivers.ev_commercial_sales.{mode}"].trajectory or {})
-        if observed:
-            last = max(observed)
-            points = {y: v for y, v in points.items() if y > last} | {last: observed[last]}
-        xs = np.array(sorted(points), dtype=float)
-        ys = np.array([points[int(x)] for x in xs], dtype=float)
-        projected = np.interp(years.astype(float), xs, ys) * multiplier if len(xs) else np.zeros(len(years))
+        anchors = params[f"drivers.ev_commercial_sales.{mode}"].trajectory or {}
+        projected = anchored_path(observed, anchors, years) * multiplier
         is_hist = np.array([int(y) in observed for y in years], dtype=bool)
         history = np.array([observed.get(int(y), 0.0) for y in years], dtype=float)
         out[mode] = (np.where(is_hist, history, projected), is_hist)

@@ -21,6 +21,8 @@ CORE_PARAMETERS: tuple[str, ...] = (
     "ev.phev_share_of_sales",
     "drivers.ev_car_market_cap",
     "drivers.ev_sales_multiplier",
+    "drivers.ev_car_sales_steps",
+    "drivers.ev_car_steps_weight",
     "drivers.wind_cap_gw_per_yr",
     "drivers.wind_installs_multiplier",
     "wind.offshore_share",

@@ -127,3 +127,33 @@ def test_the_electrification_multiplier_moves_commercial_projections_only(assump
     last = int(assumptions.ev_commercial_sales["year"].max())
     assert (s0.loc[:last] == s1.loc[:last]).all().all()
     assert np.allclose(s1.loc[last + 1 :], 1.2 * s0.loc[last + 1 :])
+
+
+def _world_ev_total(assumptions, params, years):
+    d = project_drivers(assumptions.histories(), params, years)
+    return d[d["driver"].str.startswith("ev_car_sales.")].groupby("year")["value"].sum()
+
+
+def test_the_iea_steps_scenario_follows_the_published_path_for_electric_cars(assumptions):
+    years = np.arange(2015, 2051)
+    base = resolve_parameters(assumptions, "base")
+    steps = resolve_parameters(assumptions, "iea_steps")
+    t_base, t_steps = _world_ev_total(assumptions, base, years), _world_ev_total(assumptions, steps, years)
+    anchors = steps["drivers.ev_car_sales_steps"].trajectory
+    last = int(assumptions.ev_car_sales["year"].max())
+    for year, value in anchors.items():
+        assert t_steps.loc[year] == pytest.approx(value)
+    assert t_steps.loc[2050] == pytest.approx(anchors[max(anchors)])  # held after the last anchor
+    assert (t_steps.loc[:last] == t_base.loc[:last]).all()  # history is history in every scenario
+    assert t_base.loc[2030] != pytest.approx(anchors[2030])  # the base is the fitted trend, not the path
+
+
+@given(w=st.floats(0.0, 1.0))
+def test_the_steps_weight_blends_trend_and_path_linearly(assumptions, w):
+    years = np.arange(2020, 2041)
+    base = resolve_parameters(assumptions, "base")
+    steps = apply_overrides(base, {"drivers.ev_car_steps_weight": 1.0})
+    mixed = apply_overrides(base, {"drivers.ev_car_steps_weight": w})
+    t0, t1 = _world_ev_total(assumptions, base, years), _world_ev_total(assumptions, steps, years)
+    tw = _world_ev_total(assumptions, mixed, years)
+    assert np.allclose(tw, (1 - w) * t0 + w * t1)
