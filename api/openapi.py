@@ -20,7 +20,9 @@ def _allowed(path: str, name: str, b: ForecastBundle, report: pd.DataFrame | Non
     if path.endswith("/backtest") and report is not None:
         return {"series": sorted(report["series"].unique()), "model": sorted(report["model"].unique())}.get(name)
     segments = list(b.assumptions.structure.segments)
+    drivers = sorted(b.drivers["driver"].unique()) if b.drivers is not None else None
     return {
+        "driver": drivers,
         "scenario": b.scenarios,
         "segment": [*segments, "total"],
         "region": list(REGIONS),

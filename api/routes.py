@@ -20,6 +20,7 @@ from api.schemas import (
     BacktestResponse,
     CalibrationResponse,
     DemandResponse,
+    DriversResponse,
     ForecastRequest,
     ForecastResponse,
     GapResponse,
@@ -194,6 +195,36 @@ def demand(
 
     key = {"scenario": scenario, "s": s, "e": e, "segment": segment, "element": element, "unit": unit, "q": quantiles}
     return _serve(request, "demand", key, _wants_csv(request, format), build)
+
+
+@v1.get("/drivers", response_model=DriversResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["forecast"])
+def drivers(
+    request: Request,
+    scenario: Annotated[str, Query(description="Scenario name (GET /v1/scenarios).", examples=["base"])] = "base",
+    start: StartQ = None,
+    end: EndQ = None,
+    driver: Annotated[
+        str | None, Query(description="One driver, e.g. ev_car_sales.BEV.", examples=["ev_car_sales.BEV"])
+    ] = None,
+    format: FormatQ = None,
+) -> Response:
+    """Electric car, bus/truck/van sales and wind installations behind the demand: history, projection, P5-P95."""
+    b = _bundle(request)
+    if b.drivers is None:
+        raise APIError(503, "no driver table in this version")
+    _choose("scenario", scenario, b.scenarios)
+    _choose("driver", driver, sorted(b.drivers["driver"].unique()))
+    s, e = _years(b, start, end)
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        d = b.drivers
+        m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
+        if driver:
+            m &= d["driver"] == driver
+        return d[m], {"scenario": scenario}
+
+    key = {"scenario": scenario, "s": s, "e": e, "driver": driver}
+    return _serve(request, "drivers", key, _wants_csv(request, format), build)
 
 
 @v1.get("/supply", response_model=SupplyResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])

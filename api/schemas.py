@@ -52,6 +52,29 @@ class DemandResponse(Versioned):
     records: list[DemandRecord]
 
 
+class DriverRecord(BaseModel):
+    year: int
+    scenario: str
+    driver: str = Field(
+        description="ev_car_sales.BEV/PHEV, ev_commercial_sales.bus/truck/van, wind_installs.onshore/offshore."
+    )
+    unit: Literal["vehicles", "GW"] = Field(description="vehicles per year, or GW installed per year.")
+    kind: Literal["history", "projection"]
+    value: float
+    p5: float | None = Field(
+        default=None, description="Monte Carlo quantiles of the driver (equal to value in history years)."
+    )
+    p10: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+
+
+class DriversResponse(Versioned):
+    scenario: str
+    records: list[DriverRecord]
+
+
 class SupplyRecord(BaseModel):
     year: int
     stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]

@@ -11,7 +11,7 @@ from forecast.backtest import DriverFits, driver_trends
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.gap import gap_table
 from forecast.model import forecast_all, horizon_years
-from forecast.montecarlo import DEFAULT_PATHS, quantile_table
+from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import stage_capacity, supply_quantile_table
@@ -19,7 +19,7 @@ from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
 # from its stored files (see store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 3
+BUNDLE_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class ForecastBundle:
     gap: pd.DataFrame  # gap_table columns, all scenarios
     fits: DriverFits | None = None
     quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
+    drivers: pd.DataFrame | None = None  # year, scenario, driver, unit, kind, value, p5 .. p95
     format: int = BUNDLE_FORMAT
 
     @property
@@ -76,6 +77,10 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
         [quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths) for s in scenario_names(a)],
         ignore_index=True,
     )
+    drivers = pd.concat(
+        [driver_quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, years) for s in scenario_names(a)],
+        ignore_index=True,
+    )
     return ForecastBundle(
         version=version,
         assumptions=a,
@@ -85,4 +90,5 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
         gap=gaps,
         fits=fits,
         quantiles=quantiles,
+        drivers=drivers,
     )

@@ -17,7 +17,7 @@ from forecast.fitcache import load_or_fit, with_fitted_drivers
 from forecast.gap import GAP_STAGES, REGIONS, gap_table
 from forecast.loading import AssumptionsError, default_assumptions_dir, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
-from forecast.montecarlo import DEFAULT_PATHS, quantile_table
+from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import CHAIN, stage_capacity, supply_quantile_table
@@ -240,6 +240,35 @@ def supply(
         cap.to_csv(sys.stdout, index=False)
     else:
         typer.echo(cap.to_json(orient="records"))
+
+
+@app.command()
+def drivers(
+    scenario: Annotated[str, typer.Option(help="Scenario name.")] = "base",
+    start: Annotated[int | None, typer.Option(help="First year.")] = None,
+    end: Annotated[int | None, typer.Option(help="Last year.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
+    drivers: DriversOpt = Drivers.ensemble,
+) -> None:
+    """Electric car, bus/truck/van sales and wind installations: history, projection and P5-P95 bands."""
+    a = _load()
+    if scenario not in a.scenarios:
+        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
+    s, e = _check_years(a, start, end)
+    a, _ = _fitted(a, drivers)
+    params = resolve_parameters(a, scenario, calibrate(a).calibrated)
+    d = driver_quantile_table(a, params, scenario, horizon_years(a, s, e))
+    if fmt is Format.csv:
+        d.to_csv(sys.stdout, index=False)
+    elif fmt is Format.json:
+        typer.echo(d.to_json(orient="records"))
+    else:
+        wide = d.pivot_table(index="year", columns="driver", values="value", aggfunc="sum")
+        hist = d[d["kind"] == "history"].groupby("driver")["year"].max()
+        last = ", ".join(f"{k} {v}" for k, v in hist.items()) or "none in these years"
+        typer.echo(f"Drivers, scenario {scenario} (vehicles/yr; wind in GW/yr); P5-P95 bands in csv/json")
+        typer.echo(f"Last history year: {last}")
+        typer.echo(wide.round(1).to_string())
 
 
 @app.command()

@@ -6,6 +6,8 @@ Dependence structure (stated, and tested):
   other and constant over the years of a path, so a path stays at the same quantile of the ensemble's
   95% interval through time (log-normal spread taken from that interval). History years do not vary.
   Electric buses, trucks and vans move with the electric-car draw (one pace of electrification).
+  Electric cars and wind never exceed their sourced market caps on a path: the multiplier is clipped
+  where the total would pass the cap.
 - Parameters: one draw per parameter and path from a triangular distribution on the parameter's
   sourced range [low, high] with its mode at the scenario's (calibrated) value, constant over years,
   independent across parameters.
@@ -21,11 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from forecast import params as P
 from forecast.composition import HEAVY_RARE_EARTHS, oxide_per_metal
 from forecast.demand import EV_KINDS, ev_demand_t, ev_segment_inputs, trend_demand_t, wind_demand_t, wind_t_per_mw
-from forecast.drivers import driver_arrays
+from forecast.drivers import driver_arrays, project_drivers
 from forecast.models import z_of
 from forecast.params import ParamSet
 from forecast.schemas import ELEMENTS, Assumptions
@@ -105,23 +108,46 @@ def _compound(g: np.ndarray, g_long: float, years: np.ndarray, base_year: int, t
     return first * np.concatenate([np.ones_like(first), np.cumprod(factors, axis=1)], axis=1)
 
 
+DRIVER_FAMILY: dict[str, str] = {"ev_car_sales": "ev", "ev_commercial_sales": "ev", "wind_installs": "wind"}
+DRIVER_CAPS: dict[str, str] = {
+    "ev_car_sales": "drivers.ev_car_market_cap",
+    "wind_installs": "drivers.wind_cap_gw_per_yr",
+}
+
+
+def driver_sigmas(a: Assumptions, years: np.ndarray) -> dict[str, np.ndarray]:
+    """Log-scale spread by year of each driver family (0 up to its last observed year)."""
+    return {
+        "ev": _sigma_log(a.driver_trends.get("ev_car_sales"), years, int(a.ev_car_sales["year"].max())),
+        "wind": _sigma_log(a.driver_trends.get("wind_installations"), years, int(a.wind_installations["year"].max())),
+    }
+
+
+def driver_ceilings(drivers: dict[str, np.ndarray], params: ParamSet) -> dict[str, np.ndarray]:
+    """Largest multiplier by year that keeps a capped driver family's total at or below its sourced cap."""
+    out = {}
+    for prefix, cap_name in DRIVER_CAPS.items():
+        total = sum(v for k, v in drivers.items() if k.startswith(prefix + "."))
+        with np.errstate(divide="ignore"):
+            out[prefix] = np.where(total > 0, P.scalar(params, cap_name) / total, np.inf)
+    return out
+
+
 def simulate(
     a: Assumptions, params: ParamSet, years: np.ndarray, n_paths: int = DEFAULT_PATHS, seed: int = 0
 ) -> dict[tuple[str, str, str], np.ndarray]:
     """Paths of demand [t/yr] by (segment, material, unit): arrays of shape (paths, years)."""
     d = draw(a, params, n_paths, seed)
     base_drivers = driver_arrays(a.histories(), params, years, a.driver_trends)
-    last_ev = int(a.ev_car_sales["year"].max())
-    last_wind = int(a.wind_installations["year"].max())
+    sigma = driver_sigmas(a, years)
+    ceiling = driver_ceilings(base_drivers, params)
+    # One multiplier per family and path; capped families never exceed their market (cars, wind).
     mult = {
-        "ev": np.exp(
-            d.z["ev"].astype(DTYPE)[:, None]
-            * _sigma_log(a.driver_trends.get("ev_car_sales"), years, last_ev).astype(DTYPE)[None, :]
-        ),
-        "wind": np.exp(
-            d.z["wind"].astype(DTYPE)[:, None]
-            * _sigma_log(a.driver_trends.get("wind_installations"), years, last_wind).astype(DTYPE)[None, :]
-        ),
+        prefix: np.minimum(
+            np.exp(d.z[family].astype(DTYPE)[:, None] * sigma[family].astype(DTYPE)[None, :]),
+            ceiling.get(prefix, np.inf),
+        ).astype(DTYPE)
+        for prefix, family in DRIVER_FAMILY.items()
     }
     base_year = a.model.calibration.base_year
     taper = int(P.scalar(params, "other.growth_taper_year"))
@@ -131,13 +157,13 @@ def simulate(
         if seg.kind in EV_KINDS:
             driver, motors = ev_segment_inputs(seg)
             magnets[name] = ev_demand_t(
-                base_drivers[driver].astype(DTYPE)[None, :] * mult["ev"],
+                base_drivers[driver].astype(DTYPE)[None, :] * mult[driver.split(".")[0]],
                 _param(d, params, motors, years),
                 _param(d, params, "ev.pm_motor_share", years),
                 _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
             )
         elif seg.kind == "wind":
-            installs = base_drivers[f"wind_installs.{seg.location}"].astype(DTYPE)[None, :] * mult["wind"]
+            installs = base_drivers[f"wind_installs.{seg.location}"].astype(DTYPE)[None, :] * mult["wind_installs"]
             t_mw = wind_t_per_mw(
                 {dt: _param(d, params, f"wind.{seg.location}.share.{dt}", years) for dt in P.DRIVETRAINS},
                 {dt: _param(d, params, f"wind.t_per_mw.{dt}", years) for dt in P.PM_DRIVETRAINS},
@@ -180,6 +206,30 @@ def simulate(
         np.sum(block[[at[(name, m, u)] for name in magnets]], axis=0, out=block[at[("total", m, u)]])
     out = {k: block[i] for k, i in at.items()}
     return out
+
+
+def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
+    """Drivers with the Monte Carlo's bands: year, scenario, driver, unit, kind, value, p5 .. p95.
+
+    Every path multiplies a driver by exp(z sigma_year) (see the module docstring), so its quantiles
+    are the value times exp(z_q sigma_year): the bands the demand paths are drawn from, in closed form.
+    History years carry no spread.
+    """
+    table = project_drivers(a.histories(), params, years, a.driver_trends)
+    sigma = driver_sigmas(a, years)
+    ceiling = driver_ceilings(driver_arrays(a.histories(), params, years, a.driver_trends), params)
+    prefix = table["driver"].str.split(".").str[0].to_numpy()
+    pos = np.searchsorted(years, table["year"].to_numpy())
+    s = np.where(prefix == "wind_installs", sigma["wind"][pos], sigma["ev"][pos])
+    s = np.where(table["kind"].to_numpy() == "history", 0.0, s)
+    top = np.full(len(table), np.inf)
+    for p, c in ceiling.items():
+        top = np.where(prefix == p, c[pos], top)
+    value = table["value"].to_numpy(dtype=float)
+    for q, col in zip(QUANTILES, QUANTILE_COLUMNS, strict=True):
+        # min(multiplier, ceiling) is monotone, so its quantile is the capped quantile
+        table[col] = value * np.minimum(np.exp(float(norm.ppf(q)) * s), top)
+    return table.assign(scenario=scenario)[["year", "scenario", "driver", "unit", "kind", "value", *QUANTILE_COLUMNS]]
 
 
 def quantile_table(

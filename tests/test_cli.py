@@ -138,3 +138,22 @@ def test_gap_table_and_supply_table():
 def test_gap_and_supply_reject_unknown_choices(args):
     r = run(*args)
     assert r.returncode == 2 and "expected one of" in r.stderr
+
+
+def test_drivers_json_has_every_driver_with_bands_and_the_table_names_history():
+    r = run("drivers", "--format", "json", "--start", "2030", "--end", "2030")
+    assert r.returncode == 0, r.stderr
+    records = json.loads(r.stdout)
+    assert {rec["driver"] for rec in records} == {
+        "ev_car_sales.BEV",
+        "ev_car_sales.PHEV",
+        "ev_commercial_sales.bus",
+        "ev_commercial_sales.truck",
+        "ev_commercial_sales.van",
+        "wind_installs.onshore",
+        "wind_installs.offshore",
+    }
+    assert all(rec["p5"] <= rec["value"] <= rec["p95"] for rec in records)
+    table = run("drivers", "--start", "2023", "--end", "2026")
+    assert "Last history year" in table.stdout and "ev_car_sales.BEV 2025" in table.stdout
+    assert run("drivers", "--scenario", "nope").returncode == 2

@@ -93,3 +93,37 @@ def test_compound_growth_matches_the_closed_form(years):
     got = _compound(g, 0.02, years, 2023, 2040)
     want = (1 + g.astype(float)) ** (np.minimum(years, 2040) - 2023) * 1.02 ** np.clip(years - 2040, 0, None)
     np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_driver_bands_are_the_demand_paths_spread_in_closed_form(fitted):
+    """History has no spread; projections spread as exp(z sigma), so P50 is the central value."""
+    from forecast.montecarlo import driver_quantile_table
+
+    a, params = fitted
+    d = driver_quantile_table(a, params, "base", YEARS)
+    hist, proj = d[d["kind"] == "history"], d[d["kind"] == "projection"]
+    assert np.allclose(hist["p5"], hist["value"]) and np.allclose(hist["p95"], hist["value"])
+    assert np.allclose(proj["p50"], proj["value"])
+    assert (proj["p5"] <= proj["p10"]).all() and (proj["p90"] <= proj["p95"]).all()
+    ev = proj[proj["driver"] == "ev_car_sales.BEV"].set_index("year")
+    assert (ev["p95"] / ev["value"]).iloc[-1] > 1.0  # the fitted trend is uncertain, so bands open
+    # one draw drives buses, trucks and vans as cars (one pace of electrification); only cars have a
+    # market cap that can clip the upper band
+    car, van = (proj[proj["driver"] == k].set_index("year") for k in ("ev_car_sales.BEV", "ev_commercial_sales.van"))
+    both = car.index.intersection(van.index)
+    car_up, van_up = (car["p95"] / car["value"]).loc[both], (van["p95"] / van["value"]).loc[both]
+    assert (van_up >= car_up - 1e-9).all()
+    assert np.allclose(car_up.iloc[:2], van_up.iloc[:2])  # far from the cap: the same band
+
+
+def test_electric_car_and_wind_bands_never_pass_their_market_caps(fitted):
+    from forecast.montecarlo import driver_quantile_table
+
+    a, params = fitted
+    d = driver_quantile_table(a, params, "base", YEARS)
+    for prefix, cap in (
+        ("ev_car_sales.", params["drivers.ev_car_market_cap"].value),
+        ("wind_installs.", params["drivers.wind_cap_gw_per_yr"].value),
+    ):
+        top = d[d["driver"].str.startswith(prefix)].groupby("year")["p95"].sum()
+        assert (top <= cap * (1 + 1e-9)).all(), prefix

@@ -80,6 +80,42 @@ async function drawElements(scenario) {
   markDrawn("chart-elements");
 }
 
+async function drawDrivers(scenario) {
+  const d = await getJSON(`/v1/drivers?scenario=${scenario}`);
+  const cars = d.records.filter(r => r.driver.startsWith("ev_car_sales."));
+  const sum = (rows, key) => {
+    const out = {};
+    for (const r of rows) out[r.year] = (out[r.year] || 0) + r[key];
+    return out;
+  };
+  const [mid, lo, hi] = ["value", "p5", "p95"].map(k => sum(cars, k));
+  const years = Object.keys(mid).map(Number).sort((a, b) => a - b);
+  // the band starts at the last observed year, where it has no width, so it joins the history line
+  const firstProjected = Math.min(...cars.filter(r => r.kind === "projection").map(r => r.year));
+  const future = years.filter(y => y >= firstProjected - 1);
+  const traces = [
+    { x: future, y: future.map(y => lo[y] / 1e6), name: "P5", type: "scatter", mode: "lines",
+      line: { color: "rgba(31,119,180,0.5)", dash: "dot" } },
+    { x: future, y: future.map(y => hi[y] / 1e6), name: "P5-P95 band", type: "scatter", mode: "lines", fill: "tonexty",
+      fillcolor: "rgba(31,119,180,0.12)", line: { color: "rgba(31,119,180,0.5)", dash: "dot" } },
+    { x: years, y: years.map(y => mid[y] / 1e6), name: "electric cars (BEV + PHEV)", type: "scatter", mode: "lines",
+      line: { width: 3, color: "rgb(31,119,180)" } },
+  ];
+  const commercial = groupBy(d.records.filter(r => r.driver.startsWith("ev_commercial_sales.")), "driver");
+  for (const [name, rows] of Object.entries(commercial)) {
+    const label = { bus: "electric buses", truck: "electric trucks", van: "electric vans" }[name.split(".")[1]];
+    traces.push({ x: rows.map(r => r.year), y: rows.map(r => r.value / 1e6), name: label || name,
+                  type: "scatter", mode: "lines" });
+  }
+  const wind = sum(d.records.filter(r => r.driver.startsWith("wind_installs.")), "value");
+  traces.push({ x: years, y: years.map(y => wind[y]), name: "wind installations (GW)", type: "scatter",
+                mode: "lines", yaxis: "y2", line: { color: "rgb(44,160,44)", dash: "dash" } });
+  const layout = { ...LAYOUT, margin: { ...LAYOUT.margin, r: 60 }, yaxis: { title: "million vehicles/yr" },
+                   yaxis2: { title: "GW/yr", overlaying: "y", side: "right" } };
+  await Plotly.newPlot("chart-drivers", traces, layout, CONFIG);
+  markDrawn("chart-drivers");
+}
+
 async function drawCalibration() {
   const c = await getJSON("/v1/calibration");
   const card = document.getElementById("calibration-card");
@@ -122,7 +158,9 @@ async function drawAll() {
   const status = document.getElementById("status");
   status.textContent = "loading...";
   try {
-    await Promise.all([drawDemand(scenario), drawGap(scenario), drawBinding(scenario), drawElements(scenario)]);
+    await Promise.all([
+      drawDemand(scenario), drawDrivers(scenario), drawGap(scenario), drawBinding(scenario), drawElements(scenario),
+    ]);
     status.textContent = "";
     document.body.dataset.ready = "true";
   } catch (e) {

@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHARTS = ("chart-demand", "chart-gap", "chart-binding", "chart-elements")
+CHARTS = ("chart-demand", "chart-drivers", "chart-gap", "chart-binding", "chart-elements")
 PAGE_TIMEOUT_S = 60
 
 

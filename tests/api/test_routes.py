@@ -19,6 +19,7 @@ GETS = [
     "/v1/calibration",
     "/v1/assumptions",
     "/v1/backtest",
+    "/v1/drivers",
 ]
 
 
@@ -103,6 +104,8 @@ def test_large_bodies_are_gzipped(client):
         ("/v1/gap?region=mars", "region"),
         ("/v1/gap?stage=smelting", "stage"),
         ("/v1/supply?weighting=hopeful", "weighting"),
+        ("/v1/drivers?driver=horses", "driver"),
+        ("/v1/drivers?scenario=nope", "scenario"),
     ],
 )
 def test_bad_parameters_get_422_naming_the_parameter(client, path, parameter):
@@ -242,3 +245,21 @@ def test_backtest_reports_skill_for_every_series(client):
     assert {r["model"] for r in one["records"]} == {"arima"}
     assert all(r["interval_stretch_95"] is None for r in one["records"])
     assert client.get("/v1/backtest", params={"model": "astrology"}).status_code == 422
+
+
+def test_drivers_give_history_projection_and_ordered_bands(client):
+    body = client.get("/v1/drivers", params={"scenario": "iea_steps"}).json()
+    recs = pd.DataFrame(body["records"])
+    assert body["scenario"] == "iea_steps" and set(recs["scenario"]) == {"iea_steps"}
+    assert {"ev_car_sales.BEV", "ev_commercial_sales.truck", "wind_installs.offshore"} <= set(recs["driver"])
+    hist = recs[recs["kind"] == "history"]
+    assert (hist["p5"] == hist["value"]).all() and (hist["p95"] == hist["value"]).all()
+    proj = recs[recs["kind"] == "projection"]
+    assert (proj["p5"] <= proj["p50"]).all() and (proj["p50"] <= proj["p95"]).all()
+    ev2030 = recs[(recs["year"] == 2030) & recs["driver"].str.startswith("ev_car_sales.")]["value"].sum()
+    assert ev2030 == pytest.approx(40_700_000)  # the IEA STEPS path the scenario follows
+    one = client.get("/v1/drivers", params={"driver": "wind_installs.onshore", "start": 2020, "end": 2024})
+    assert {r["year"] for r in one.json()["records"]} == set(range(2020, 2025))
+    csv = client.get("/v1/drivers", params={"format": "csv", "driver": "ev_commercial_sales.bus"})
+    table = pd.read_csv(io.StringIO(csv.text))
+    assert set(table["driver"]) == {"ev_commercial_sales.bus"}
