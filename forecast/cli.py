@@ -110,6 +110,24 @@ def _check_years(a: Assumptions, start: int | None, end: int | None) -> tuple[in
     return s, e
 
 
+def _open_scenario(scenario: str, start: int | None, end: int | None, drivers: Drivers) -> tuple[Assumptions, int, int]:
+    """Assumptions (with their driver fits) for a known scenario, and the checked first and last year."""
+    a = _load()
+    if scenario not in a.scenarios:
+        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
+    s, e = _check_years(a, start, end)
+    return _fitted(a, drivers)[0], s, e
+
+
+def _machine_readable(df: pd.DataFrame, fmt: Format) -> bool:
+    """Print the whole table as csv or json records; False when a human table was asked for."""
+    if fmt is Format.csv:
+        df.to_csv(sys.stdout, index=False)
+    elif fmt is Format.json:
+        typer.echo(df.to_json(orient="records"))
+    return fmt is not Format.table
+
+
 def _human_table(df: pd.DataFrame, by: By) -> str:
     if by is By.segment:
         m = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet")]
@@ -125,11 +143,7 @@ def _human_table(df: pd.DataFrame, by: By) -> str:
 
 
 def _emit(df: pd.DataFrame, fmt: Format, by: By) -> None:
-    if fmt is Format.csv:
-        df.to_csv(sys.stdout, index=False)
-    elif fmt is Format.json:
-        typer.echo(df.to_json(orient="records"))
-    else:
+    if not _machine_readable(df, fmt):
         typer.echo(_human_table(df, by))
 
 
@@ -146,11 +160,7 @@ def demand(
     drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
     """World NdFeB demand by segment and element, per year."""
-    a = _load()
-    if scenario not in a.scenarios:
-        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
-    s, e = _check_years(a, start, end)
-    a, _ = _fitted(a, drivers)
+    a, s, e = _open_scenario(scenario, start, end, drivers)
     cal = calibrate(a)
     years = horizon_years(a, s, e)
     df = forecast_scenario(a, scenario, cal.calibrated, years)
@@ -229,17 +239,13 @@ def supply(
     if stage:
         cap = cap[cap["stage"] == stage]
     cap = cap.rename(columns={"value": "capacity_t"})
-    if fmt is Format.table:
+    if not _machine_readable(cap, fmt):
         m = cap[cap["material"] == "NdFeB"]
         wide = m.pivot_table(index="year", columns="stage", values="capacity_t", aggfunc="sum")
         typer.echo(
             f"Non-Chinese capacity, {weighting.value}, t NdFeB-equivalent per year\n"
             + wide.round(0).astype("int64").to_string()
         )
-    elif fmt is Format.csv:
-        cap.to_csv(sys.stdout, index=False)
-    else:
-        typer.echo(cap.to_json(orient="records"))
 
 
 @app.command()
@@ -251,18 +257,10 @@ def drivers(
     drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
     """Electric car, bus/truck/van sales and wind installations: history, projection and P5-P95 bands."""
-    a = _load()
-    if scenario not in a.scenarios:
-        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
-    s, e = _check_years(a, start, end)
-    a, _ = _fitted(a, drivers)
+    a, s, e = _open_scenario(scenario, start, end, drivers)
     params = resolve_parameters(a, scenario, calibrate(a).calibrated)
     d = driver_quantile_table(a, params, scenario, horizon_years(a, s, e))
-    if fmt is Format.csv:
-        d.to_csv(sys.stdout, index=False)
-    elif fmt is Format.json:
-        typer.echo(d.to_json(orient="records"))
-    else:
+    if not _machine_readable(d, fmt):
         wide = d.pivot_table(index="year", columns="driver", values="value", aggfunc="sum")
         hist = d[d["kind"] == "history"].groupby("driver")["year"].max()
         last = ", ".join(f"{k} {v}" for k, v in hist.items()) or "none in these years"
@@ -283,23 +281,15 @@ def gap(
     drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
     """Demand against non-Chinese supply: gap, coverage and the binding stage, per year."""
-    a = _load()
-    if scenario not in a.scenarios:
-        _fail(f"unknown scenario {scenario!r}; expected one of {scenario_names(a)}")
     _choice("--stage", stage, GAP_STAGES)
     _choice("--region", region, REGIONS)
     _choice("--material", material, ("NdFeB", "NdPr", "Dy", "Tb"))
-    s, e = _check_years(a, start, end)
-    a, _ = _fitted(a, drivers)
+    a, s, e = _open_scenario(scenario, start, end, drivers)
     g = gap_table(a, scenario, calibrate(a).calibrated, horizon_years(a, s, e))
     g = g[g["region"] == region]
     if stage:
         g = g[g["stage"] == stage]
-    if fmt is Format.csv:
-        g.to_csv(sys.stdout, index=False)
-    elif fmt is Format.json:
-        typer.echo(g.to_json(orient="records"))
-    else:
+    if not _machine_readable(g, fmt):
         t = g[(g["material"] == material)].drop(columns=["scenario", "region", "material"])
         num = ["demand_t", "supply_nameplate_t", "supply_risked_t", "gap_t", "gap_nameplate_t"]
         t[num] = t[num].round(0)
