@@ -17,12 +17,16 @@ COPY store ./store
 # plotly is needed only for its bundled plotly.min.js: copy the file next to the app, drop the package.
 # matplotlib (and what it pulls in) is optional for Prophet: plotting only. Test suites shipped inside
 # libraries are not needed at run time, nor compiled bytecode (about 90 MB; the service still becomes
-# healthy within a few seconds, see scripts/docker-smoke.sh).
+# healthy within a few seconds, see scripts/docker-smoke.sh), nor type stubs, Cython and C/C++ sources
+# and headers (about 20 MB; Prophet's Stan model directory is kept whole).
 RUN pip install --no-cache-dir . \
  && SP="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && cp "$SP/plotly/package_data/plotly.min.js" "$SP/api/static/plotly.min.js" \
  && pip uninstall -y plotly matplotlib pillow fonttools kiwisolver contourpy cycler \
  && find "$SP" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
+ && find "$SP" -path "$SP/prophet/stan_model" -prune -o -type f \
+      \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.cpp' -o -name '*.h' \) \
+      -exec rm -f {} + \
  && rm -rf "$SP/pip" "$SP/setuptools"
 
 COPY assumptions /app/assumptions
