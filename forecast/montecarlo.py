@@ -216,11 +216,15 @@ def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years
     History years carry no spread.
     """
     table = project_drivers(a.histories(), params, years, a.driver_trends)
+    # project_drivers lists each driver over all years in order: the same arrays driver_arrays gives
+    arrays = {name: g["value"].to_numpy(dtype=float) for name, g in table.groupby("driver", sort=False)}
     sigma = driver_sigmas(a, years)
-    ceiling = driver_ceilings(driver_arrays(a.histories(), params, years, a.driver_trends), params)
+    ceiling = driver_ceilings(arrays, params)
     prefix = table["driver"].str.split(".").str[0].to_numpy()
     pos = np.searchsorted(years, table["year"].to_numpy())
-    s = np.where(prefix == "wind_installs", sigma["wind"][pos], sigma["ev"][pos])
+    s = np.zeros(len(table))
+    for p, family in DRIVER_FAMILY.items():
+        s = np.where(prefix == p, sigma[family][pos], s)
     s = np.where(table["kind"].to_numpy() == "history", 0.0, s)
     top = np.full(len(table), np.inf)
     for p, c in ceiling.items():

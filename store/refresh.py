@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from forecast.schemas import Assumptions
 from forecast.versioning import assumptions_hash
 from store.db import Version, now
 from store.locks import LockBusy, exclusive, holder_id
-from store.repository import REFRESH_LOCK, Store, zip_dir
+from store.repository import REFRESH_LOCK, Store, dump_bundle, zip_dir
 from store.sources import SourceError, fetch
 
 FAULT_ENV = "MAGNET_FORECAST_FAULT_PAUSE"  # test hook: stage name at which the refresh stops and waits
@@ -149,6 +148,6 @@ def _refresh_locked(
         fits = load_or_fit(new, cache_dir)
         bundle = build_bundle(new, fits, **({"n_paths": n_paths} if n_paths else {}))
         _pause("fitted")
-        version.bundle = pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+        version.bundle = dump_bundle(bundle)
         store.add_version(version, activate=True, run_id=run_id, pause=_pause)
         return RefreshResult("activated", version=full_hash[:12], warnings=report.warnings, run_id=run_id)

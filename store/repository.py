@@ -60,6 +60,11 @@ def _info(v: Version) -> VersionInfo:
     return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id)
 
 
+def dump_bundle(bundle: ForecastBundle) -> bytes:
+    """A computed forecast as stored with its version (load_bundle reads it back)."""
+    return pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _load_zipped(blob: bytes) -> Assumptions:
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(io.BytesIO(blob)) as zf:
@@ -145,7 +150,7 @@ class Store:
 
     def save_bundle(self, ref: str, bundle: ForecastBundle) -> None:
         """Replace a version's stored forecast (after a rebuild); its files and id are unchanged."""
-        blob = pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = dump_bundle(bundle)
         with Session(self.engine) as s, s.begin():
             self._get(s, ref).bundle = blob
 
