@@ -2,7 +2,8 @@
 
 Every listed parameter moves the same fraction ``s`` of the way from its central value towards
 the bound of its sourced range that raises (or lowers) the ratio; ``s`` in [0, 1] is found by
-Brent's method. If even ``s = 1`` cannot reach the target, the result says so and keeps ``s = 1``.
+Brent's method. If even ``s = 1`` cannot reach the target, the result says so, reports the ratio
+that ``s = 1`` gives, and applies no move: the base scenario stays on the sourced central values.
 """
 
 from __future__ import annotations
@@ -124,5 +125,6 @@ def calibrate(a: Assumptions) -> CalibrationResult:
         reachable=reachable,
         stretch=s,
         parameters=moved,
-        calibrated={n: final[n] for n in target.parameters},
+        # An unreachable target is reported, not forced: the base scenario then stays on the evidence.
+        calibrated={n: final[n] for n in target.parameters} if reachable else {},
     )

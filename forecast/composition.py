@@ -1,14 +1,22 @@
-"""From magnet tonnes to Nd, Pr, Dy, Tb: contained metal and oxide needed upstream."""
+"""From magnet tonnes to Nd, Pr, Dy, Tb: contained metal and the oxide needed upstream.
+
+Units: ``t_metal`` = element contained in the magnet tonnage of a basis; ``t_oxide_gross`` = oxide
+that the alloy needs (alloy element / oxide-to-metal yield x oxide per metal); ``t_oxide`` = primary
+oxide needed, net of the swarf recycled back to oxide (alloy minus finished magnet, times
+``manufacturing.swarf_recycling_rate``). Net never exceeds gross.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from forecast import params as P
+from forecast import params as parameters
+from forecast.basis import from_finished
 from forecast.params import ParamSet
-from forecast.schemas import ELEMENTS, Element, Segment
+from forecast.schemas import BASES, ELEMENTS, Element, Segment
 
 HEAVY_RARE_EARTHS: frozenset[str] = frozenset({"Dy", "Tb"})
+OXIDE_BASIS = "oxide"  # the basis label of oxide rows: the same whatever magnet basis is reported
 
 
 def oxide_per_metal(element: Element, metal_g_per_mol: float, oxygen_g_per_mol: float) -> float:
@@ -24,21 +32,25 @@ def metal_per_oxide(element: Element, metal_g_per_mol: float, oxygen_g_per_mol: 
 
 def element_fraction(params: ParamSet, grade: str, element: str, years: np.ndarray) -> np.ndarray:
     """Mass fraction of an element in a magnet grade by year [-], heavy-RE thrifting applied."""
-    frac = P.value(params, f"composition.{grade}.{element}", years)
+    frac = parameters.value(params, f"composition.{grade}.{element}", years)
     if element in HEAVY_RARE_EARTHS:
-        frac = frac * P.value(params, "composition.heavy_re_factor", years)
+        frac = frac * parameters.value(params, "composition.heavy_re_factor", years)
     return frac
 
 
-def oxide_needed_t(
-    contained_t: np.ndarray, magnet_yield: np.ndarray, reduction_yield: np.ndarray, oxide_factor: float
-) -> np.ndarray:
-    """Oxide needed upstream for metal contained in finished magnets [t oxide/yr].
+def oxide_gross_t(alloy_metal_t: np.ndarray, reduction_yield: np.ndarray, oxide_factor: float) -> np.ndarray:
+    """Oxide needed for the metal in the alloy [t oxide/yr] = metal / reduction yield x oxide per metal."""
+    return alloy_metal_t / reduction_yield * oxide_factor
 
-    contained_t [t metal in magnets] / magnet_yield [-] (alloy to magnet, scrap lost)
-    / reduction_yield [-] (oxide to metal process losses) x oxide_factor [t oxide / t metal].
-    """
-    return contained_t / magnet_yield / reduction_yield * oxide_factor
+
+def oxide_net_t(
+    gross_t: np.ndarray, alloy_metal_t: np.ndarray, finished_metal_t: np.ndarray, swarf_recycling: np.ndarray
+) -> np.ndarray:
+    """Primary oxide needed [t oxide/yr]: gross less the share of the swarf's metal recycled to oxide."""
+    recycled_share = (
+        swarf_recycling * (alloy_metal_t - finished_metal_t) / np.where(alloy_metal_t > 0, alloy_metal_t, 1.0)
+    )
+    return gross_t * (1.0 - recycled_share)
 
 
 def element_t(
@@ -47,24 +59,34 @@ def element_t(
     elements: dict[str, Element],
     params: ParamSet,
     years: np.ndarray,
-) -> dict[tuple[str, str, str], np.ndarray]:
-    """Element demand by (segment, element, unit) [t/yr]: t_magnet = contained, t_oxide = oxide needed."""
-    magnet_yield = P.value(params, "manufacturing.magnet_yield", years)
-    reduction_yield = P.value(params, "refining.oxide_to_metal_yield", years)
-    o_weight = P.scalar(params, "chem.atomic_weight.O")
+) -> dict[tuple[str, str, str, str], np.ndarray]:
+    """Element demand by (segment, element, basis, unit) [t/yr] for finished-magnet tonnages by segment.
+
+    ``t_metal`` rows for every magnet basis; ``t_oxide`` and ``t_oxide_gross`` rows with basis ``oxide``.
+    """
+    reduction_yield = parameters.value(params, "refining.oxide_to_metal_yield", years)
+    swarf = parameters.value(params, "manufacturing.swarf_recycling_rate", years)
+    o_weight = parameters.scalar(params, "chem.atomic_weight.O")
     factors = {
-        el: oxide_per_metal(elements[el], P.scalar(params, f"chem.atomic_weight.{el}"), o_weight) for el in ELEMENTS
+        el: oxide_per_metal(elements[el], parameters.scalar(params, f"chem.atomic_weight.{el}"), o_weight)
+        for el in ELEMENTS
     }
     fractions = {
         (grade, el): element_fraction(params, grade, el, years)
         for grade in {s.grade for s in segments.values()}
         for el in ELEMENTS
     }
-    out: dict[tuple[str, str, str], np.ndarray] = {}
-    for seg_name, mag in magnet_t.items():
+    per_basis = {b: from_finished(np.ones_like(years, dtype=float), params, b, years) for b in BASES}
+    out: dict[tuple[str, str, str, str], np.ndarray] = {}
+    for seg_name, finished in magnet_t.items():
         grade = segments[seg_name].grade
         for el in ELEMENTS:
-            contained = mag * fractions[(grade, el)]
-            out[(seg_name, el, "t_magnet")] = contained
-            out[(seg_name, el, "t_oxide")] = oxide_needed_t(contained, magnet_yield, reduction_yield, factors[el])
+            contained = {b: finished * per_basis[b] * fractions[(grade, el)] for b in BASES}
+            for b in BASES:
+                out[(seg_name, el, b, "t_metal")] = contained[b]
+            gross = oxide_gross_t(contained["alloy"], reduction_yield, factors[el])
+            out[(seg_name, el, OXIDE_BASIS, "t_oxide")] = oxide_net_t(
+                gross, contained["alloy"], contained["finished"], swarf
+            )
+            out[(seg_name, el, OXIDE_BASIS, "t_oxide_gross")] = gross
     return out

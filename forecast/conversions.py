@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecast import params as P
+from forecast.basis import finished_per_alloy
 from forecast.composition import oxide_per_metal
 from forecast.params import ParamSet
 from forecast.schemas import Element
@@ -34,7 +35,7 @@ def magnet_per_ndpr_oxide(params: ParamSet, elements: dict[str, Element], grade:
     metal = P.value(params, "refining.oxide_to_metal_yield", years) / ndpr_oxide_per_metal(
         params, elements, grade, years
     )
-    return metal / ndpr_fraction(params, grade, years) * P.value(params, "manufacturing.magnet_yield", years)
+    return metal / ndpr_fraction(params, grade, years) * finished_per_alloy(params, years)
 
 
 def ndpr_oxide_per_magnet(params: ParamSet, elements: dict[str, Element], grade: str, years: np.ndarray) -> np.ndarray:
@@ -59,9 +60,9 @@ def magnet_equivalent_per_unit(
     if unit == "t_NdFeB_magnet":
         return ones
     if unit == "t_NdFeB_alloy":
-        return P.value(params, "manufacturing.magnet_yield", years)
+        return finished_per_alloy(params, years)
     if unit == "t_NdPr_metal":
-        return P.value(params, "manufacturing.magnet_yield", years) / ndpr_fraction(params, grade, years)
+        return finished_per_alloy(params, years) / ndpr_fraction(params, grade, years)
     if unit == "t_NdPr_oxide":
         return magnet_per_ndpr_oxide(params, elements, grade, years)
     if unit in ("t_TREO_concentrate", "t_TREO_separated"):

@@ -1,14 +1,17 @@
-"""Bottom-up NdFeB magnet demand by segment: units x intensity.
+"""Bottom-up NdFeB magnet demand by segment: units x intensity, in tonnes of finished magnet.
 
-Small pure functions on numpy arrays (one value per year), composed by :func:`segment_demand_t`
-into a tidy table. Units are in every name and docstring.
+Small pure functions on numpy arrays, composed by :func:`segment_magnet_t`. Every function works on
+(years,) arrays and, unchanged, on (paths, years) arrays: the Monte Carlo evaluates this same
+model with drawn parameters (:class:`forecast.params.DrawnParams`). Intensities are converted to
+the finished-magnet basis once, from the basis their source publishes (:mod:`forecast.basis`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from forecast import params as P
+from forecast import params as parameters
+from forecast.basis import to_finished
 from forecast.params import ParamSet
 from forecast.schemas import Segment
 
@@ -35,7 +38,10 @@ def wind_t_per_mw(shares: dict[str, np.ndarray], t_per_mw: dict[str, np.ndarray]
 
     Drivetrains without a t/MW entry (non-PM generators) contribute nothing. Pavel et al. (2017).
     """
-    return sum((shares[d] * t_per_mw[d] for d in t_per_mw), start=np.zeros_like(next(iter(shares.values()))))
+    total: np.ndarray = np.zeros(1)
+    for d in t_per_mw:
+        total = total + shares[d] * t_per_mw[d]
+    return total
 
 
 def wind_demand_t(installs_gw: np.ndarray, t_per_mw: np.ndarray) -> np.ndarray:
@@ -48,45 +54,48 @@ def wind_t_per_turbine(t_per_mw: np.ndarray, rating_mw: np.ndarray) -> np.ndarra
     return rating_mw * t_per_mw
 
 
-def trend_demand_t(
-    base_t: float,
-    growth_per_yr: float | np.ndarray,
-    years: np.ndarray,
-    base_year: int,
-    taper_year: int,
-    long_run_growth_per_yr: float,
-) -> np.ndarray:
-    """Demand compounding from a base year [t/yr].
+def trend_demand_t(base_t: np.ndarray, growth_per_yr: np.ndarray, years: np.ndarray, base_year: int) -> np.ndarray:
+    """A small residual compounding from a base year [t/yr]: base_t x (1 + growth)^(year - base_year).
 
-    Grows at growth_per_yr [1/yr] up to taper_year, then at long_run_growth_per_yr, so that a fast
-    early growth rate is not compounded for decades: value(y) = base_t x prod over years of (1 + g).
+    Allowed only for segments under 5% of every year's total (checked in the tests): one constant
+    growth rate, so no switch in any year.
     """
-    y = years.astype(float)
-    fast = np.minimum(y, taper_year) - base_year
-    slow = np.clip(y - taper_year, 0.0, None)
-    # Before the base year the fast rate runs backwards; after taper_year the long-run rate applies.
-    return base_t * np.power(1.0 + growth_per_yr, fast) * np.power(1.0 + long_run_growth_per_yr, slow)
+    return base_t * np.power(1.0 + growth_per_yr, years.astype(float) - base_year)
+
+
+def units_demand_t(units: np.ndarray, shares: list[np.ndarray], kg_per_unit: np.ndarray) -> np.ndarray:
+    """NdFeB in a counted product [t/yr] = units [1/yr] x product of shares [-] x kg per unit / 1000."""
+    out = units * kg_per_unit / KG_PER_T
+    for share in shares:
+        out = out * share
+    return out
+
+
+def intensity(params: ParamSet, name: str, years: np.ndarray) -> np.ndarray:
+    """A magnet intensity on the finished basis [unit of the parameter], from the basis its source uses."""
+    p = params[name]
+    return to_finished(parameters.value(params, name, years), params, p.basis or "finished", years)
 
 
 def wind_intensity_t_per_mw(params: ParamSet, location: str, years: np.ndarray) -> np.ndarray:
-    """Fleet-average t/MW of new turbines at a location (onshore/offshore) by year."""
-    shares = {d: P.value(params, f"wind.{location}.share.{d}", years) for d in P.DRIVETRAINS}
-    t_mw = {d: P.value(params, f"wind.t_per_mw.{d}", years) for d in P.PM_DRIVETRAINS}
+    """Fleet-average t/MW (finished magnet) of new turbines at a location (onshore/offshore) by year."""
+    shares = {d: parameters.value(params, f"wind.{location}.share.{d}", years) for d in parameters.DRIVETRAINS}
+    t_mw = {d: intensity(params, f"wind.t_per_mw.{d}", years) for d in parameters.PM_DRIVETRAINS}
     return wind_t_per_mw(shares, t_mw)
 
 
 EV_KINDS: frozenset[str] = frozenset({"ev", "ev_commercial"})
 
 
-def ev_segment_inputs(seg: Segment) -> tuple[str, str]:
-    """Driver name and motors-per-vehicle parameter of an electric-vehicle segment.
+def ev_segment_inputs(seg: Segment) -> tuple[str, str, str]:
+    """Driver name, motors-per-vehicle parameter and kg-per-motor parameter of an electric-vehicle segment.
 
-    Buses, trucks and vans count their magnet in car-motor equivalents, so the DOE kg per motor, its
+    Buses, trucks and vans count their magnet in BEV car-motor equivalents, so the kg per motor, its
     calibration and thrifting apply to them as to cars.
     """
     if seg.kind == "ev":
-        return f"ev_car_sales.{seg.powertrain}", f"ev.motors_per_vehicle.{seg.powertrain}"
-    return f"ev_commercial_sales.{seg.mode}", f"ev.commercial.{seg.mode}.motor_equivalents"
+        return f"cars.{seg.powertrain}", f"ev.motors_per_vehicle.{seg.powertrain}", f"ev.motor_kg.{seg.powertrain}"
+    return f"ev_commercial_sales.{seg.mode}", f"ev.commercial.{seg.mode}.motor_equivalents", "ev.motor_kg.BEV"
 
 
 def segment_magnet_t(
@@ -96,32 +105,36 @@ def segment_magnet_t(
     years: np.ndarray,
     base_year: int,
 ) -> dict[str, np.ndarray]:
-    """NdFeB magnet demand by segment [t/yr], one array over years per segment.
+    """Finished NdFeB magnet demand by segment [t/yr], one array over years (or paths x years) each.
 
     drivers: arrays by name as from :func:`forecast.drivers.driver_arrays`.
     """
     out: dict[str, np.ndarray] = {}
     for name, seg in segments.items():
         if seg.kind in EV_KINDS:
-            driver, motors = ev_segment_inputs(seg)
+            driver, motors, kg = ev_segment_inputs(seg)
             out[name] = ev_demand_t(
                 drivers[driver],
-                P.value(params, motors, years),
-                P.value(params, "ev.pm_motor_share", years),
-                P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years),
+                parameters.value(params, motors, years),
+                parameters.value(params, "ev.pm_motor_share", years),
+                intensity(params, kg, years) * parameters.value(params, "ev.motor_kg_factor", years),
             )
         elif seg.kind == "wind":
             out[name] = wind_demand_t(
                 drivers[f"wind_installs.{seg.location}"],
                 wind_intensity_t_per_mw(params, str(seg.location), years),
             )
+        elif seg.kind == "units":
+            out[name] = units_demand_t(
+                drivers[str(seg.driver)],
+                [parameters.value(params, share, years) for share in seg.shares],
+                intensity(params, str(seg.intensity), years),
+            )
         else:
             out[name] = trend_demand_t(
-                P.scalar(params, f"other.{name}.base_t"),
-                P.scalar(params, f"other.{name}.growth_per_yr"),
+                parameters.value(params, f"other.{name}.base_t", years),
+                parameters.value(params, f"other.{name}.growth_per_yr", years),
                 years,
                 base_year,
-                int(P.scalar(params, "other.growth_taper_year")),
-                P.scalar(params, "other.long_run_growth_per_yr"),
             )
     return out

@@ -1,19 +1,23 @@
-"""Driver projections: electric car sales and wind installations, history then a logistic trend.
+"""Driver projections: the units the world publishes, history then a projection.
 
-The logistic has a sourced saturation cap K (parameters ``drivers.*_cap``) and is fitted by least
-squares on the logit ``ln(y / (K - y)) = r (t - t0)``, which is transparent and exact for an exact
-logistic. The richer model set (Prophet, ETS, ARIMA, ...) lives in :mod:`forecast.models`.
+- Cars: the world light-vehicle market (published, then a smooth path through sourced anchors) times
+  the electric share (published, then a logistic with a sourced saturation), split into BEV and
+  PHEV; non-plug-in cars and hybrids are the rest of the market.
+- Wind installations: the backtested ensemble (:mod:`forecast.backtest`) or a capped logistic.
+- Electric buses, trucks and vans: IEA history, then straight lines to the IEA STEPS anchors.
+- Unit drivers (robots, compressors, drives, e-two-wheelers, ...): published history, then a smooth
+  path through sourced or stated anchors (:func:`smooth_path`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
+from forecast import params as parameters
 from forecast.params import ParamSet
 from forecast.schemas import COMMERCIAL_MODES, TOTAL
 
@@ -130,41 +134,138 @@ def _split_projection(
     return out
 
 
-def ev_car_sales_arrays(
-    history: pd.DataFrame, params: ParamSet, years: np.ndarray, trend: pd.DataFrame | None = None
-) -> FlaggedArrays:
-    """Electric car sales by powertrain [vehicles/yr], world, with a history flag per year.
+def smooth_path(
+    observed: Mapping[int, float], anchors: Mapping[int, float], years: np.ndarray, tail: int
+) -> np.ndarray:
+    """Observed values, and a smooth path through the published or stated anchors elsewhere [unit of the values].
 
-    The world total is fitted with a logistic capped at drivers.ev_car_market_cap, blended with the
-    IEA STEPS path (drivers.ev_car_sales_steps) by drivers.ev_car_steps_weight, and split by
-    ev.phev_share_of_sales; observed years keep their data (a year given only as a total is split
-    by the same share).
+    The path is a monotone cubic (PCHIP) through the logarithms of the anchors outside the observed
+    years, the first observation and the last ``tail`` observations, so growth carries on from history
+    without a jump and changes gradually between anchors; it is held flat beyond its first and last
+    points. A driver with neither history nor an anchor before a year is zero there (the product did
+    not sell). Values that are zero anywhere fall back to PCHIP on the values themselves.
     """
-    phev = P.value(params, "ev.phev_share_of_sales", years)
-    steps = PathBlend(
-        params["drivers.ev_car_sales_steps"].trajectory or {},
-        P.value(params, "drivers.ev_car_steps_weight", years),
+    knots: dict[int, float] = dict(anchors)
+    if observed:
+        first, last = min(observed), max(observed)
+        knots = {y: v for y, v in knots.items() if y < first or y > last}
+        knots |= {first: observed[first]} | dict(sorted(observed.items())[-tail:])
+    if not knots:
+        return np.zeros(len(years))
+    xs = np.array(sorted(knots), dtype=float)
+    ys = np.array([knots[int(x)] for x in xs], dtype=float)
+    path = (
+        np.exp(parameters.smooth_through(xs, np.log(ys), years))
+        if np.all(ys > 0)
+        else parameters.smooth_through(xs, ys, years)
     )
-    return _split_projection(
-        world_history(history, "powertrain"),
-        P.scalar(params, "drivers.ev_car_market_cap"),
-        P.value(params, "drivers.ev_sales_multiplier", years),
-        {"BEV": 1.0 - phev, "PHEV": phev},
-        years,
-        trend,
-        steps,
+    hist = np.array([observed.get(int(y), np.nan) for y in years], dtype=float)
+    out = np.where(np.isnan(hist), path, hist)
+    return np.where(years < xs[0], 0.0 if not observed else out, out)
+
+
+def observed_world(history: pd.DataFrame, key: str, part: str) -> dict[int, float]:
+    """One world series of a history table as {year: value} (empty if absent)."""
+    return world_history(history, key).get(part, {})
+
+
+def logistic_share(observed: Mapping[int, float], saturation: float, fit_years: int, years: np.ndarray) -> np.ndarray:
+    """Adoption share by year [fraction]: observed, then a logistic with a sourced saturation.
+
+    The rate is the least-squares slope of ``logit(share / saturation)`` over the last ``fit_years``
+    observations; the curve passes through the last observed share, so the projection starts where
+    history ends. Before the first observation the same curve is run backwards.
+    """
+    obs = {y: v for y, v in observed.items() if 0 < v < saturation}
+    if not obs:
+        raise ValueError("need at least one observed share strictly between 0 and the saturation")
+    ys_sorted = sorted(obs)[-max(fit_years, 2) :]
+    t = np.array(ys_sorted, dtype=float)
+    logit = np.log(
+        np.array([obs[int(y)] / saturation for y in t]) / (1 - np.array([obs[int(y)] / saturation for y in t]))
     )
+    rate = float(np.polyfit(t, logit, 1)[0]) if len(t) >= 2 else 0.0
+    rate = max(rate, 0.0)
+    last = int(t[-1])
+    level = logit[-1] + rate * (years.astype(float) - last)
+    curve = saturation / (1.0 + np.exp(-level))
+    hist = np.array([observed.get(int(y), np.nan) for y in years], dtype=float)
+    return np.where(np.isnan(hist), curve, hist)
+
+
+def car_arrays(car_units: pd.DataFrame, ev_history: pd.DataFrame, params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+    """World light-vehicle market and its electric part [vehicles/yr], with history flags.
+
+    market: published history, then a smooth path through ``drivers.car_sales.anchors``.
+    electric share = electric / market: published history, then a logistic with the sourced
+    saturation ``drivers.ev_share.saturation`` fitted over ``drivers.ev_share.fit_years``, times the
+    scenario's ``drivers.ev_sales_multiplier`` (never above the saturation), optionally blended with
+    the IEA STEPS sales path (``drivers.ev_car_steps_weight``). BEV and PHEV: published split where
+    known, else ``ev.phev_share_of_sales``. HEV (non-plug-in hybrids): ``car.hev_share_of_sales`` of
+    the market, never more than the non-plug-in cars.
+    """
+    tail = int(parameters.scalar(params, "drivers.smooth_tail_years"))
+    market_obs = observed_world(car_units, "driver", "car_sales")
+    market = smooth_path(market_obs, params["drivers.car_sales.anchors"].trajectory or {}, years, tail)
+    parts = world_history(ev_history, "powertrain")
+    ev_total_obs = dict(parts.get(TOTAL, {}))
+    for pt in ("BEV", "PHEV"):
+        for y, v in parts.get(pt, {}).items():
+            ev_total_obs[y] = ev_total_obs.get(y, 0.0) + v
+    share_obs = {y: v / market_obs[y] for y, v in ev_total_obs.items() if market_obs.get(y, 0) > 0}
+    saturation = parameters.scalar(params, "drivers.ev_share.saturation")
+    share = logistic_share(share_obs, saturation, int(parameters.scalar(params, "drivers.ev_share.fit_years")), years)
+    last = max(ev_total_obs)
+    is_hist = np.isin(years, list(ev_total_obs))
+    projected = years > last
+    share = np.where(
+        projected, np.minimum(share * parameters.value(params, "drivers.ev_sales_multiplier", years), saturation), share
+    )
+    ev_total = np.where(is_hist, [ev_total_obs.get(int(y), 0.0) for y in years], share * market)
+    steps_weight = parameters.value(params, "drivers.ev_car_steps_weight", years)
+    steps = anchored_path(ev_total_obs, params["drivers.ev_car_sales_steps"].trajectory or {}, years)
+    ev_total = np.where(projected, (1.0 - steps_weight) * ev_total + steps_weight * steps, ev_total)
+    ev_total = np.minimum(ev_total, market * saturation)
+    phev_share = parameters.value(params, "ev.phev_share_of_sales", years)
+    split_obs = {pt: np.array([parts.get(pt, {}).get(int(y), np.nan) for y in years]) for pt in ("BEV", "PHEV")}
+    phev = np.where(np.isnan(split_obs["PHEV"]), ev_total * phev_share, split_obs["PHEV"])
+    bev = np.where(np.isnan(split_obs["BEV"]), ev_total * (1.0 - phev_share), split_obs["BEV"])
+    non_plugin = np.maximum(market - ev_total, 0.0)
+    hev = np.minimum(market * parameters.value(params, "car.hev_share_of_sales", years), non_plugin)
+    market_hist = np.isin(years, list(market_obs))
+    return {
+        "market": (market, market_hist),
+        "BEV": (bev, is_hist),
+        "PHEV": (phev, is_hist),
+        "electric": (ev_total, is_hist),
+        "non_plugin": (non_plugin, market_hist & is_hist),
+        "HEV": (hev, np.zeros(len(years), dtype=bool)),
+    }
+
+
+def unit_driver_arrays(units: pd.DataFrame, names: Sequence[str], params: ParamSet, years: np.ndarray) -> FlaggedArrays:
+    """Unit drivers (robots, compressors, drives, e-two-wheelers...) [units/yr], world, with history flags.
+
+    Each is its published history, then a smooth path through ``drivers.<name>.anchors``.
+    """
+    tail = int(parameters.scalar(params, "drivers.smooth_tail_years"))
+    out: FlaggedArrays = {}
+    for name in names:
+        obs = observed_world(units, "driver", name)
+        anchors = params[f"drivers.{name}.anchors"].trajectory or {}
+        out[name] = (smooth_path(obs, anchors, years, tail), np.isin(years, list(obs)))
+    return out
 
 
 def wind_installation_arrays(
     history: pd.DataFrame, params: ParamSet, years: np.ndarray, trend: pd.DataFrame | None = None
 ) -> FlaggedArrays:
     """Wind installations by location [GW/yr], world: logistic on the total, split by offshore share."""
-    off = P.value(params, "wind.offshore_share", years)
+    off = parameters.value(params, "wind.offshore_share", years)
     return _split_projection(
         world_history(history, "location"),
-        P.scalar(params, "drivers.wind_cap_gw_per_yr"),
-        P.value(params, "drivers.wind_installs_multiplier", years),
+        parameters.scalar(params, "drivers.wind_cap_gw_per_yr"),
+        parameters.value(params, "drivers.wind_installs_multiplier", years),
         {"onshore": 1.0 - off, "offshore": off},
         years,
         trend,
@@ -179,7 +280,7 @@ def commercial_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.n
     held after the last anchor, times the scenario's drivers.ev_sales_multiplier.
     """
     world = world_history(history, "mode")
-    multiplier = P.value(params, "drivers.ev_sales_multiplier", years)
+    multiplier = parameters.value(params, "drivers.ev_sales_multiplier", years)
     out: FlaggedArrays = {}
     for mode in COMMERCIAL_MODES:
         observed = world.get(mode, {})
@@ -196,9 +297,13 @@ def driver_arrays(
     params: ParamSet,
     years: np.ndarray,
     trends: dict[str, pd.DataFrame] | None = None,
+    unit_drivers: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Driver values by name ("ev_car_sales.BEV", "ev_commercial_sales.bus", "wind_installs.onshore", ...)."""
-    flagged = _flagged(histories, params, years, trends)
+    """Driver values by name ("cars.BEV", "ev_commercial_sales.bus", "wind_installs.onshore", "units.x", ...).
+
+    unit_drivers: name -> unit of the unit drivers the structure declares (``structure.unit_drivers``).
+    """
+    flagged = _flagged(histories, params, years, trends, unit_drivers or {})
     return {f"{prefix}.{k}": v for prefix, _, arrays in flagged for k, (v, _) in arrays.items()}
 
 
@@ -207,14 +312,12 @@ def _flagged(
     params: ParamSet,
     years: np.ndarray,
     trends: dict[str, pd.DataFrame] | None,
+    unit_drivers: Mapping[str, str],
 ) -> list[tuple[str, str, FlaggedArrays]]:
     t = trends or {}
-    return [
-        (
-            "ev_car_sales",
-            "vehicles",
-            ev_car_sales_arrays(histories["ev_car_sales"], params, years, t.get("ev_car_sales")),
-        ),
+    units = histories["unit_sales"]
+    out: list[tuple[str, str, FlaggedArrays]] = [
+        ("cars", "vehicles", car_arrays(units, histories["ev_car_sales"], params, years)),
         ("ev_commercial_sales", "vehicles", commercial_sales_arrays(histories["ev_commercial_sales"], params, years)),
         (
             "wind_installs",
@@ -222,6 +325,9 @@ def _flagged(
             wind_installation_arrays(histories["wind_installations"], params, years, t.get("wind_installations")),
         ),
     ]
+    for name, unit in unit_drivers.items():
+        out.append(("units", unit, unit_driver_arrays(units, [name], params, years)))
+    return out
 
 
 def project_drivers(
@@ -229,6 +335,7 @@ def project_drivers(
     params: ParamSet,
     years: np.ndarray,
     trends: dict[str, pd.DataFrame] | None = None,
+    unit_drivers: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """All drivers as one tidy table (year, driver, value, unit, kind)."""
     frames = [
@@ -241,7 +348,7 @@ def project_drivers(
                 "kind": np.where(is_hist, "history", "projection"),
             }
         )
-        for prefix, unit, arrays in _flagged(histories, params, years, trends)
+        for prefix, unit, arrays in _flagged(histories, params, years, trends, unit_drivers or {})
         for name, (vals, is_hist) in arrays.items()
     ]
     return pd.concat(frames, ignore_index=True)

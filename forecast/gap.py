@@ -9,6 +9,7 @@ import pandas as pd
 
 from forecast import params as P
 from forecast import recycling as R
+from forecast.basis import finished_per_alloy
 from forecast.conversions import ndpr_oxide_per_magnet
 from forecast.model import demand_for_params
 from forecast.params import ParamSet
@@ -41,7 +42,7 @@ def demand_by_material(demand: pd.DataFrame, ex_china_share: np.ndarray, years: 
     """Demand by year, region and material [t/yr]: NdFeB magnet, NdPr / Dy / Tb oxide needed."""
     d = demand
     series = {
-        "NdFeB": d[(d["material"] == "NdFeB") & (d["unit"] == "t_magnet")],
+        "NdFeB": d[(d["material"] == "NdFeB") & (d["unit"] == "t_magnet") & (d["basis"] == "finished")],
         "NdPr": d[d["material"].isin(["Nd", "Pr"]) & (d["unit"] == "t_oxide")],
         "Dy": d[(d["material"] == "Dy") & (d["unit"] == "t_oxide")],
         "Tb": d[(d["material"] == "Tb") & (d["unit"] == "t_oxide")],
@@ -63,7 +64,12 @@ def eol_recyclable_t(a: Assumptions, params: ParamSet, demand: pd.DataFrame, yea
     """
     first = a.model.horizon.stock_first_year
     all_years = np.arange(first, years.max() + 1)
-    mag = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet") & (demand["year"] >= first)]
+    mag = demand[
+        (demand["material"] == "NdFeB")
+        & (demand["unit"] == "t_magnet")
+        & (demand["basis"] == "finished")
+        & (demand["year"] >= first)
+    ]
     share = P.value(params, "demand.ex_china_share", all_years)
     eol = np.zeros(all_years.shape)
     for seg, grp in mag.groupby("segment"):
@@ -113,7 +119,7 @@ def gap_for_params(a: Assumptions, params: ParamSet, scenario: str, years: np.nd
         all_demand[all_demand["year"].isin(years)], P.value(params, "demand.ex_china_share", years), years
     )
     eol = eol_recyclable_t(a, params, all_demand, years)
-    magnet_yield = P.value(params, "manufacturing.magnet_yield", years)
+    magnet_yield = finished_per_alloy(params, years)
     scrap_rate = P.value(params, "recycling.scrap_recovery_rate", years)
     cap = stage_capacity(a, params, years)
     idx = cap.set_index(["material", "stage", "weighting", "year"])["value"].sort_index()

@@ -7,14 +7,16 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from forecast.basis import from_finished
 from forecast.composition import element_t
 from forecast.demand import segment_magnet_t
 from forecast.drivers import driver_arrays
 from forecast.params import ParamSet
 from forecast.scenarios import resolve_parameters, scenario_names
-from forecast.schemas import Assumptions, Parameter
+from forecast.schemas import BASES, Assumptions, Parameter
 
-DEMAND_COLUMNS = ["year", "scenario", "segment", "material", "unit", "value"]
+DEMAND_COLUMNS = ["year", "scenario", "segment", "material", "basis", "unit", "value"]
+KEY_COLUMNS = ["segment", "material", "basis", "unit"]
 
 
 def horizon_years(a: Assumptions, start: int | None = None, end: int | None = None) -> np.ndarray:
@@ -25,31 +27,49 @@ def horizon_years(a: Assumptions, start: int | None = None, end: int | None = No
 
 def demand_for_params(a: Assumptions, params: ParamSet, years: np.ndarray) -> pd.DataFrame:
     """Magnet and element demand for one parameter set (no scenario column)."""
-    drivers = driver_arrays(a.histories(), params, years, a.driver_trends)
-    magnets = segment_magnet_t(a.structure.segments, params, drivers, years, a.model.calibration.base_year)
-    series = {(seg, "NdFeB", "t_magnet"): v for seg, v in magnets.items()}
+    return tidy(demand_series(a, params, years), years)
+
+
+def demand_series(
+    a: Assumptions, params: ParamSet, years: np.ndarray, drivers: Mapping[str, np.ndarray] | None = None
+) -> dict[tuple[str, str, str, str], np.ndarray]:
+    """Demand arrays keyed by (segment, material, basis, unit) [t/yr]: the model both evaluators share.
+
+    With drawn parameters (:class:`forecast.params.DrawnParams`) and path-shaped drivers every array
+    is (paths, years); otherwise (years,).
+    """
+    if drivers is None:
+        drivers = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
+    magnets = segment_magnet_t(a.structure.segments, params, dict(drivers), years, a.model.calibration.base_year)
+    series: dict[tuple[str, str, str, str], np.ndarray] = {}
+    for seg, finished in magnets.items():
+        for b in BASES:
+            series[(seg, "NdFeB", b, "t_magnet")] = from_finished(finished, params, b, years)
     series |= element_t(magnets, a.structure.segments, a.structure.elements, params, years)
-    return tidy(series, years)
+    return series
 
 
-def tidy(series: Mapping[tuple[str, str, str], np.ndarray], years: np.ndarray) -> pd.DataFrame:
-    """One long table (year, segment, material, unit, value) from arrays keyed by (segment, material, unit)."""
+def unit_driver_units(a: Assumptions) -> dict[str, str]:
+    """Unit drivers the structure declares, name -> unit."""
+    return {name: d.unit for name, d in a.structure.unit_drivers.items()}
+
+
+def tidy(series: Mapping[tuple[str, ...], np.ndarray], years: np.ndarray) -> pd.DataFrame:
+    """One long table (year, segment, material, basis, unit, value) from arrays keyed by those dimensions."""
     keys = list(series)
     n = len(years)
-    return pd.DataFrame(
-        {
-            "year": np.tile(years, len(keys)),
-            "segment": np.repeat([k[0] for k in keys], n),
-            "material": np.repeat([k[1] for k in keys], n),
-            "unit": np.repeat([k[2] for k in keys], n),
-            "value": np.concatenate([series[k] for k in keys]) if keys else np.array([], dtype=float),
-        }
+    frame: dict[str, np.ndarray] = {"year": np.tile(years, len(keys))}
+    for i, col in enumerate(KEY_COLUMNS):
+        frame[col] = np.repeat([k[i] for k in keys], n)
+    frame["value"] = (
+        np.concatenate([np.broadcast_to(series[k], (n,)) for k in keys]) if keys else np.array([], dtype=float)
     )
+    return pd.DataFrame(frame)
 
 
-def total_magnet_t(demand: pd.DataFrame) -> pd.Series:
-    """World NdFeB magnet demand summed over segments [t/yr], indexed by year."""
-    m = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet")]
+def total_magnet_t(demand: pd.DataFrame, basis: str = "finished") -> pd.Series:
+    """World NdFeB magnet demand summed over segments [t/yr] on a basis, indexed by year."""
+    m = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet") & (demand["basis"] == basis)]
     return m.groupby("year")["value"].sum()
 
 

@@ -2,18 +2,21 @@
 
 Dependence structure (stated, and tested):
 
-- Drivers: one standard normal draw per driver and path (electric cars, wind), independent of each
-  other and constant over the years of a path, so a path stays at the same quantile of the ensemble's
-  95% interval through time (log-normal spread taken from that interval). History years do not vary.
-  Electric buses, trucks and vans move with the electric-car draw (one pace of electrification).
-  Electric cars and wind never exceed their sourced market caps on a path: the multiplier is clipped
-  where the total would pass the cap.
+- Drivers: one standard normal draw per driver family and path (electrification, wind), independent
+  of each other and constant over the years of a path, so a path stays at the same quantile of the
+  ensemble's 95% interval through time (log-normal spread taken from that interval). History years
+  do not vary. Electric cars, buses, trucks and vans move with the electrification draw (one pace of
+  electrification); the car market does not, so non-plug-in cars are the market less the path's
+  electric cars. Electric cars never exceed the market times the saturation share, wind never its
+  cap: the multiplier is clipped there.
 - Parameters: one draw per parameter and path from a triangular distribution on the parameter's
   sourced range [low, high] with its mode at the scenario's (calibrated) value, constant over years,
   independent across parameters.
 - The calibration applies to the central path: modes are the calibrated values.
 
-Everything is vectorised over paths x years; quantiles are taken per year, segment, material and unit.
+The paths run through the same model functions as the deterministic forecast
+(:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns, drivers as
+(paths, years) arrays. Quantiles are taken per year, segment, material, basis and unit.
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from forecast import params as P
-from forecast.composition import HEAVY_RARE_EARTHS, oxide_per_metal
-from forecast.demand import EV_KINDS, ev_demand_t, ev_segment_inputs, trend_demand_t, wind_demand_t, wind_t_per_mw
+from forecast import params as parameters
 from forecast.drivers import driver_arrays, project_drivers
+from forecast.model import demand_series, unit_driver_units
 from forecast.models import z_of
-from forecast.params import ParamSet
-from forecast.schemas import ELEMENTS, Assumptions
+from forecast.params import DrawnParams, ParamSet
+from forecast.schemas import Assumptions
 
 QUANTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
 QUANTILE_COLUMNS: tuple[str, ...] = ("p5", "p10", "p50", "p90", "p95")
@@ -48,10 +50,24 @@ class Draws:
     values: dict[str, np.ndarray]
 
 
+UNCERTAIN_PREFIXES: tuple[str, ...] = (
+    "ev.motor_kg.",
+    "ev.motors_per_vehicle.",
+    "wind.t_per_mw.",
+    "composition.",
+    "manufacturing.",
+    "refining.",
+)
+
+
 def uncertain_parameters(a: Assumptions, params: ParamSet) -> list[str]:
-    """Constant parameters with a non-degenerate sourced range that the demand model reads."""
-    names = ["ev.motor_kg", "manufacturing.magnet_yield", "refining.oxide_to_metal_yield"]
-    names += [n for n in params if n.startswith(("ev.motors_per_vehicle.", "wind.t_per_mw.", "composition."))]
+    """Constant parameters with a non-degenerate sourced range that the demand model reads.
+
+    Magnet intensities of every segment, motors per vehicle, wind t/MW, composition, yields; a range
+    with low == high is a known value and is not drawn.
+    """
+    names = [n for n in params if n.startswith(UNCERTAIN_PREFIXES)]
+    names += [str(seg.intensity) for seg in a.structure.segments.values() if seg.intensity]
     names += [n for n in params if n.startswith("other.") and n.endswith((".base_t", ".growth_per_yr"))]
     out = []
     for n in dict.fromkeys(names):
@@ -87,31 +103,15 @@ def _sigma_log(trend: pd.DataFrame | None, years: np.ndarray, last_hist: int) ->
 DTYPE = np.float32  # paths are summarised by quantiles: single precision is ample and twice as fast
 
 
-def _param(d: Draws, params: ParamSet, name: str, years: np.ndarray) -> np.ndarray:
-    """(paths, 1) draws of a constant parameter, or (1, years) of a fixed trajectory."""
-    if name in d.values:
-        return d.values[name].astype(DTYPE)[:, None]
-    return P.value(params, name, years).astype(DTYPE)[None, :]
-
-
-def _compound(g: np.ndarray, g_long: float, years: np.ndarray, base_year: int, taper: int) -> np.ndarray:
-    """(1 + g)^(min(y, taper) - base) x (1 + g_long)^max(0, y - taper), shape (paths, years).
-
-    For consecutive years this is the first year's value times a running product (cheaper than powers).
-    """
-    if len(years) < 2 or not np.all(np.diff(years) == 1):
-        return trend_demand_t(1.0, g, years, base_year, taper, g_long)
-    y0 = int(years[0])
-    first = np.power(1.0 + g, float(min(y0, taper) - base_year)) * DTYPE((1.0 + g_long) ** max(0, y0 - taper))
-    step = (years[1:] > taper)[None, :]
-    factors = np.where(step, DTYPE(1.0 + g_long), 1.0 + g)  # growth from the previous year
-    return first * np.concatenate([np.ones_like(first), np.cumprod(factors, axis=1)], axis=1)
-
-
-DRIVER_FAMILY: dict[str, str] = {"ev_car_sales": "ev", "ev_commercial_sales": "ev", "wind_installs": "wind"}
-DRIVER_CAPS: dict[str, str] = {
-    "ev_car_sales": "drivers.ev_car_market_cap",
-    "wind_installs": "drivers.wind_cap_gw_per_yr",
+DRIVER_FAMILY: dict[str, str] = {
+    "cars.BEV": "ev",
+    "cars.PHEV": "ev",
+    "cars.electric": "ev",
+    "ev_commercial_sales.bus": "ev",
+    "ev_commercial_sales.truck": "ev",
+    "ev_commercial_sales.van": "ev",
+    "wind_installs.onshore": "wind",
+    "wind_installs.offshore": "wind",
 }
 
 
@@ -124,88 +124,58 @@ def driver_sigmas(a: Assumptions, years: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def driver_ceilings(drivers: dict[str, np.ndarray], params: ParamSet) -> dict[str, np.ndarray]:
-    """Largest multiplier by year that keeps a capped driver family's total at or below its sourced cap."""
-    out = {}
-    for prefix, cap_name in DRIVER_CAPS.items():
-        total = sum(v for k, v in drivers.items() if k.startswith(prefix + "."))
-        with np.errstate(divide="ignore"):
-            out[prefix] = np.where(total > 0, P.scalar(params, cap_name) / total, np.inf)
+    """Largest multiplier by year that keeps a family's total at or below its sourced cap.
+
+    Electric cars stay within the car market times the saturation share; wind within its cap.
+    """
+    saturation = parameters.scalar(params, "drivers.ev_share.saturation")
+    wind = drivers["wind_installs.onshore"] + drivers["wind_installs.offshore"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "ev": np.where(
+                drivers["cars.electric"] > 0, drivers["cars.market"] * saturation / drivers["cars.electric"], np.inf
+            ),
+            "wind": np.where(wind > 0, parameters.scalar(params, "drivers.wind_cap_gw_per_yr") / wind, np.inf),
+        }
+
+
+def path_drivers(drivers: dict[str, np.ndarray], multipliers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drivers on every path: family multipliers (paths, years) applied, the car market kept whole.
+
+    Non-plug-in cars are the market less the electric cars of the path; hybrids never exceed them.
+    """
+    out = dict(drivers)
+    for name, family in DRIVER_FAMILY.items():
+        out[name] = drivers[name][None, :] * multipliers[family]
+    out["cars.non_plugin"] = np.maximum(drivers["cars.market"][None, :] - out["cars.electric"], 0.0)
+    out["cars.HEV"] = np.minimum(drivers["cars.HEV"][None, :], out["cars.non_plugin"])
     return out
 
 
 def simulate(
     a: Assumptions, params: ParamSet, years: np.ndarray, n_paths: int = DEFAULT_PATHS, seed: int = 0
-) -> dict[tuple[str, str, str], np.ndarray]:
-    """Paths of demand [t/yr] by (segment, material, unit): arrays of shape (paths, years)."""
-    d = draw(a, params, n_paths, seed)
-    base_drivers = driver_arrays(a.histories(), params, years, a.driver_trends)
-    sigma = driver_sigmas(a, years)
-    ceiling = driver_ceilings(base_drivers, params)
-    # One multiplier per family and path; capped families never exceed their market (cars, wind).
-    mult = {
-        prefix: np.minimum(
-            np.exp(d.z[family].astype(DTYPE)[:, None] * sigma[family].astype(DTYPE)[None, :]),
-            ceiling.get(prefix, np.inf),
-        ).astype(DTYPE)
-        for prefix, family in DRIVER_FAMILY.items()
-    }
-    base_year = a.model.calibration.base_year
-    taper = int(P.scalar(params, "other.growth_taper_year"))
-    g_long = P.scalar(params, "other.long_run_growth_per_yr")
-    magnets: dict[str, np.ndarray] = {}
-    for name, seg in a.structure.segments.items():
-        if seg.kind in EV_KINDS:
-            driver, motors = ev_segment_inputs(seg)
-            magnets[name] = ev_demand_t(
-                base_drivers[driver].astype(DTYPE)[None, :] * mult[driver.split(".")[0]],
-                _param(d, params, motors, years),
-                _param(d, params, "ev.pm_motor_share", years),
-                _param(d, params, "ev.motor_kg", years) * _param(d, params, "ev.motor_kg_factor", years),
-            )
-        elif seg.kind == "wind":
-            installs = base_drivers[f"wind_installs.{seg.location}"].astype(DTYPE)[None, :] * mult["wind_installs"]
-            t_mw = wind_t_per_mw(
-                {dt: _param(d, params, f"wind.{seg.location}.share.{dt}", years) for dt in P.DRIVETRAINS},
-                {dt: _param(d, params, f"wind.t_per_mw.{dt}", years) for dt in P.PM_DRIVETRAINS},
-            )
-            magnets[name] = wind_demand_t(installs, t_mw)
-        else:
-            base_t = _param(d, params, f"other.{name}.base_t", years)
-            g = _param(d, params, f"other.{name}.growth_per_yr", years)
-            magnets[name] = base_t * _compound(g, g_long, years, base_year, taper)
+) -> dict[tuple[str, str, str, str], np.ndarray]:
+    """Paths of demand [t/yr] by (segment, material, basis, unit), shape (paths, years), plus a 'total' segment.
 
-    magnet_yield = _param(d, params, "manufacturing.magnet_yield", years)
-    reduction = _param(d, params, "refining.oxide_to_metal_yield", years)
-    o_weight = P.scalar(params, "chem.atomic_weight.O")
-    heavy = P.value(params, "composition.heavy_re_factor", years).astype(DTYPE)[None, :]
-    to_oxide_per_factor = 1.0 / (magnet_yield * reduction)  # (paths, 1)
-    # Per grade and element, the contained fraction and the oxide multiplier do not depend on the segment.
-    fractions = {}
-    for grade in {seg.grade for seg in a.structure.segments.values()}:
-        for el in ELEMENTS:
-            frac = _param(d, params, f"composition.{grade}.{el}", years)
-            fractions[(grade, el)] = frac * heavy if el in HEAVY_RARE_EARTHS else frac
-    to_oxide = {
-        el: to_oxide_per_factor
-        * DTYPE(oxide_per_metal(a.structure.elements[el], P.scalar(params, f"chem.atomic_weight.{el}"), o_weight))
-        for el in ELEMENTS
+    The same model as the deterministic forecast (:func:`forecast.model.demand_series`) evaluated
+    with drawn parameters and drivers over a paths axis.
+    """
+    d = draw(a, params, n_paths, seed)
+    base = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
+    sigma = driver_sigmas(a, years)
+    ceiling = driver_ceilings(base, params)
+    multipliers = {
+        family: np.minimum(np.exp(d.z[family][:, None] * sigma[family][None, :]), ceiling[family])
+        for family in DRIVER_KEYS
     }
-    # Every output lives in one preallocated block, written in place: no temporary per product or sum.
-    materials = [("NdFeB", "t_magnet"), *((el, u) for el in ELEMENTS for u in ("t_magnet", "t_oxide"))]
-    keys = [(name, m, u) for name in [*magnets, "total"] for m, u in materials]
-    block = np.empty((len(keys), n_paths, len(years)), dtype=DTYPE)
-    at = {k: i for i, k in enumerate(keys)}
-    for name, mag in magnets.items():
-        block[at[(name, "NdFeB", "t_magnet")]] = mag
-        grade = a.structure.segments[name].grade
-        for el in ELEMENTS:
-            contained = block[at[(name, el, "t_magnet")]]
-            np.multiply(mag, fractions[(grade, el)], out=contained)
-            np.multiply(contained, to_oxide[el], out=block[at[(name, el, "t_oxide")]])
-    for m, u in materials:
-        np.sum(block[[at[(name, m, u)] for name in magnets]], axis=0, out=block[at[("total", m, u)]])
-    out = {k: block[i] for k, i in at.items()}
-    return out
+    drawn = DrawnParams(params, d.values)
+    series = demand_series(a, drawn, years, path_drivers(base, multipliers))
+    out = {k: np.broadcast_to(v, (n_paths, len(years))).astype(DTYPE) for k, v in series.items()}
+    totals: dict[tuple[str, str, str, str], np.ndarray] = {}
+    for (_, material, basis, unit), v in out.items():
+        key = ("total", material, basis, unit)
+        totals[key] = totals[key] + v if key in totals else v.copy()
+    return out | totals
 
 
 def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
@@ -215,20 +185,19 @@ def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years
     are the value times exp(z_q sigma_year): the bands the demand paths are drawn from, in closed form.
     History years carry no spread.
     """
-    table = project_drivers(a.histories(), params, years, a.driver_trends)
+    table = project_drivers(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
     # project_drivers lists each driver over all years in order: the same arrays driver_arrays gives
     arrays = {name: g["value"].to_numpy(dtype=float) for name, g in table.groupby("driver", sort=False)}
     sigma = driver_sigmas(a, years)
     ceiling = driver_ceilings(arrays, params)
-    prefix = table["driver"].str.split(".").str[0].to_numpy()
+    names = table["driver"].to_numpy()
     pos = np.searchsorted(years, table["year"].to_numpy())
     s = np.zeros(len(table))
-    for p, family in DRIVER_FAMILY.items():
-        s = np.where(prefix == p, sigma[family][pos], s)
-    s = np.where(table["kind"].to_numpy() == "history", 0.0, s)
     top = np.full(len(table), np.inf)
-    for p, c in ceiling.items():
-        top = np.where(prefix == p, c[pos], top)
+    for name, family in DRIVER_FAMILY.items():
+        s = np.where(names == name, sigma[family][pos], s)
+        top = np.where(names == name, ceiling[family][pos], top)
+    s = np.where(table["kind"].to_numpy() == "history", 0.0, s)
     value = table["value"].to_numpy(dtype=float)
     for q, col in zip(QUANTILES, QUANTILE_COLUMNS, strict=True):
         # min(multiplier, ceiling) is monotone, so its quantile is the capped quantile
@@ -239,7 +208,7 @@ def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years
 def quantile_table(
     a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray, n_paths: int = DEFAULT_PATHS, seed: int = 0
 ) -> pd.DataFrame:
-    """Tidy quantiles: year, scenario, segment, material, unit, p5, p10, p50, p90, p95 [t/yr]."""
+    """Tidy quantiles: year, scenario, segment, material, basis, unit, p5, p10, p50, p90, p95 [t/yr]."""
     paths = simulate(a, params, years, n_paths, seed)
     keys = list(paths)
     n = len(years)
@@ -249,7 +218,8 @@ def quantile_table(
         "scenario": scenario,
         "segment": np.repeat([k[0] for k in keys], n),
         "material": np.repeat([k[1] for k in keys], n),
-        "unit": np.repeat([k[2] for k in keys], n),
+        "basis": np.repeat([k[2] for k in keys], n),
+        "unit": np.repeat([k[3] for k in keys], n),
     }
     for i, col in enumerate(QUANTILE_COLUMNS):
         frame[col] = q[:, :, i].reshape(-1).astype(float)
@@ -257,7 +227,7 @@ def quantile_table(
 
 
 def nearest_rank_quantiles(
-    paths: dict[tuple[str, str, str], np.ndarray], keys: list[tuple[str, str, str]], n_paths: int
+    paths: dict[tuple[str, str, str, str], np.ndarray], keys: list[tuple[str, str, str, str]], n_paths: int
 ) -> np.ndarray:
     """Nearest-rank P5..P95 of every (series, year) column: (series x years, 5), by partial sorting."""
     rows = np.concatenate([paths[k].T for k in keys])  # (series*years, paths), float32, our own copy

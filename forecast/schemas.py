@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 KNOWN_UNITS: frozenset[str] = frozenset(
     {
         "kg_per_motor",
+        "kg_per_vehicle",
+        "kg_per_unit",
+        "units_per_year",
         "motors_per_vehicle",
         "fraction",
         "fraction_per_year",
@@ -72,6 +75,9 @@ class Parameter(Frozen):
     high: float
     source: str
     note: str | None = None
+    # Magnet basis of a magnet intensity (kg per motor, vehicle, unit, t per MW): the one its source
+    # publishes; the model converts it to finished magnet once (forecast.basis).
+    basis: Literal["finished", "blank", "alloy"] | None = None
 
     @field_validator("unit")
     @classmethod
@@ -125,13 +131,32 @@ class Parameter(Frozen):
         return Parameter.model_validate(data)
 
 
+SEGMENT_KINDS: tuple[str, ...] = ("ev", "ev_commercial", "wind", "units", "trend")
+REGION_GROUPS: tuple[str, ...] = ("China", "Europe", "United States", "rest_of_world")
+
+
 class Segment(Frozen):
-    kind: Literal["ev", "ev_commercial", "wind", "trend"]
+    """One end use of NdFeB: how it is driven and which magnet grade it uses.
+
+    - ``ev``: electric-car traction (sales by powertrain x motors x PM share x kg per motor);
+    - ``ev_commercial``: electric buses, trucks, vans (sales x car-motor equivalents);
+    - ``wind``: GW installed x t/MW by drivetrain;
+    - ``units``: any published unit driver (``driver``: a name of the driver table such as
+      ``units.industrial_robots`` or ``cars.non_plugin``) x the ``shares`` (fractions) x
+      ``intensity`` [kg finished magnet per unit];
+    - ``trend``: a small residual (base-year tonnage x growth), allowed only under 5% of every year.
+    """
+
+    kind: Literal["ev", "ev_commercial", "wind", "units", "trend"]
     grade: Literal["high_coercivity", "standard"]
     description: str
     powertrain: Literal["BEV", "PHEV"] | None = None
     location: Literal["onshore", "offshore"] | None = None
     mode: Literal["bus", "truck", "van"] | None = None
+    driver: str | None = None
+    shares: tuple[str, ...] = ()
+    intensity: str | None = None
+    end_use: str = Field(default="other", min_length=2)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Segment:
@@ -141,7 +166,16 @@ class Segment(Frozen):
             raise ValueError("a 'wind' segment needs a location (onshore or offshore)")
         if self.kind == "ev_commercial" and self.mode is None:
             raise ValueError("an 'ev_commercial' segment needs a mode (bus, truck or van)")
+        if self.kind == "units" and (self.driver is None or self.intensity is None):
+            raise ValueError("a 'units' segment needs a driver (units per year) and an intensity (kg per unit)")
         return self
+
+
+class UnitDriver(Frozen):
+    """A published count of products per year (robots installed, compressors, drives...)."""
+
+    unit: Literal["vehicles", "units"]
+    description: str
 
 
 class Element(Frozen):
@@ -157,6 +191,7 @@ ELEMENTS: tuple[str, ...] = ("Nd", "Pr", "Dy", "Tb")
 class Structure(Frozen):
     segments: dict[str, Segment]
     elements: dict[str, Element]
+    unit_drivers: dict[str, UnitDriver] = Field(default_factory=dict)
     supply_grade: Literal["high_coercivity", "standard"] = "high_coercivity"
 
     @field_validator("elements")
@@ -254,6 +289,23 @@ class CommercialSalesRow(SeriesRow):
     unit: Literal["vehicles"]
 
 
+class UnitSalesRow(SeriesRow):
+    """Products sold or installed per year, one row per driver (``structure.unit_drivers``) and year."""
+
+    driver: str = Field(pattern=r"^[a-z0-9_]+$")
+    unit: Literal["vehicles", "units"]
+
+
+BASES: tuple[str, ...] = ("finished", "blank", "alloy")
+
+
+class NdfebHistoryRow(SeriesRow):
+    """Published NdFeB production or consumption [t/yr] on a declared basis (for the hindcast)."""
+
+    basis: Literal["finished", "blank", "alloy"]
+    unit: Literal["t"]
+
+
 @dataclass(frozen=True)
 class SeriesSpec:
     """One history file: the Assumptions attribute, its path, its row schema and the column beside region."""
@@ -282,6 +334,8 @@ SERIES: tuple[SeriesSpec, ...] = (
     SeriesSpec("ev_car_sales", "series/ev_car_sales.csv", EvSalesRow, "powertrain"),
     SeriesSpec("ev_commercial_sales", "series/ev_commercial_sales.csv", CommercialSalesRow, "mode"),
     SeriesSpec("wind_installations", "series/wind_installations.csv", WindRow, "location"),
+    SeriesSpec("unit_sales", "series/unit_sales.csv", UnitSalesRow, "driver"),
+    SeriesSpec("ndfeb_history", "series/ndfeb_history.csv", NdfebHistoryRow, "basis"),
 )
 
 
@@ -346,6 +400,8 @@ class Assumptions(BaseModel):
     ev_car_sales: pd.DataFrame  # year, region, powertrain, value [vehicles]
     ev_commercial_sales: pd.DataFrame  # year, region, mode, value [vehicles]
     wind_installations: pd.DataFrame  # year, region, location, value [GW]
+    unit_sales: pd.DataFrame  # year, region, driver, value [vehicles or units]
+    ndfeb_history: pd.DataFrame  # year, region, basis, value [t NdFeB]
     projects: list[SupplyProject] = Field(default_factory=list)
     # Ensemble driver projections (forecast.backtest.driver_trends); empty = the capped logistic fit.
     driver_trends: dict[str, pd.DataFrame] = Field(default_factory=dict)
