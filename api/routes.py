@@ -25,12 +25,14 @@ from api.schemas import (
     ForecastResponse,
     GapResponse,
     HealthResponse,
+    HindcastResponse,
     ReadyResponse,
     ScenariosResponse,
     SupplyResponse,
 )
 from api.state import ForecastState, Rendered, Served
 from forecast.bundle import ForecastBundle
+from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_STAGES, REGIONS, gap_for_params
 from forecast.model import demand_for_params
 from forecast.scenarios import apply_overrides, resolve_parameters
@@ -168,13 +170,20 @@ def demand(
     end: EndQ = None,
     segment: Annotated[str | None, Query(description="One segment, e.g. ev_bev.", examples=["ev_bev"])] = None,
     element: Annotated[str | None, Query(description="NdFeB, Nd, Pr, Dy or Tb.", examples=["Dy"])] = None,
-    unit: Annotated[Literal["t_magnet", "t_oxide"] | None, Query(description="t_magnet or t_oxide.")] = None,
+    unit: Annotated[
+        Literal["t_magnet", "t_metal", "t_oxide", "t_oxide_gross"] | None,
+        Query(description="t_magnet, t_metal (element in magnets), t_oxide (net of recycled swarf) or t_oxide_gross."),
+    ] = None,
+    basis: Annotated[
+        Literal["finished", "blank", "alloy"],
+        Query(description="Magnet tonnage basis; oxide rows are the same on every basis and always included."),
+    ] = "finished",
     quantiles: Annotated[
         bool, Query(description="Add Monte Carlo p5, p10, p50, p90, p95 (and a 'total' segment).")
     ] = False,
     format: FormatQ = None,
 ) -> Response:
-    """World NdFeB demand by segment, and Nd, Pr, Dy, Tb in magnets and as oxide [t/yr]."""
+    """World NdFeB demand by segment, and Nd, Pr, Dy, Tb in magnets and as oxide [t/yr], on a declared basis."""
     b = _bundle(request)
     _choose("scenario", scenario, b.scenarios)
     segments = list(b.assumptions.structure.segments)
@@ -184,7 +193,7 @@ def demand(
 
     def build() -> tuple[pd.DataFrame, dict]:
         d = _served(request).demand_q if quantiles else b.demand
-        m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
+        m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e) & d["basis"].isin([basis, OXIDE_BASIS])
         if segment:
             m &= d["segment"] == segment
         if element:
@@ -193,7 +202,16 @@ def demand(
             m &= d["unit"] == unit
         return d[m], {"scenario": scenario}
 
-    key = {"scenario": scenario, "s": s, "e": e, "segment": segment, "element": element, "unit": unit, "q": quantiles}
+    key = {
+        "scenario": scenario,
+        "s": s,
+        "e": e,
+        "segment": segment,
+        "element": element,
+        "unit": unit,
+        "basis": basis,
+        "q": quantiles,
+    }
     return _serve(request, "demand", key, _wants_csv(request, format), build)
 
 
@@ -320,6 +338,13 @@ def backtest(
         return r, {"rule": BACKTEST_RULE}
 
     return _serve(request, "backtest", {"series": series, "model": model}, _wants_csv(request, format), build)
+
+
+@v1.get("/hindcast", response_model=HindcastResponse, tags=["forecast"])
+def hindcast(request: Request) -> JSONResponse:
+    """The model's own world totals against published NdFeB production, year by year, with the MAPE."""
+    b = _bundle(request)
+    return _json(b, b.hindcast.to_dict())
 
 
 @v1.get("/calibration", response_model=CalibrationResponse, tags=["forecast"])

@@ -38,8 +38,14 @@ class DemandRecord(BaseModel):
     scenario: str
     segment: str
     material: Literal["NdFeB", "Nd", "Pr", "Dy", "Tb"]
-    unit: Literal["t_magnet", "t_oxide"]
-    value: float = Field(description="t/yr: magnet in products (t_magnet) or oxide needed upstream (t_oxide).")
+    basis: Literal["finished", "blank", "alloy", "oxide"] = Field(
+        description="Magnet tonnage basis of t_magnet and t_metal rows; 'oxide' for oxide rows."
+    )
+    unit: Literal["t_magnet", "t_metal", "t_oxide", "t_oxide_gross"]
+    value: float = Field(
+        description="t/yr: magnet (t_magnet), element in the magnet (t_metal), primary oxide needed net of recycled "
+        "swarf (t_oxide) or before it (t_oxide_gross)."
+    )
     p5: float | None = Field(default=None, description="Monte Carlo quantiles (with quantiles=true), t/yr.")
     p10: float | None = None
     p50: float | None = None
@@ -248,3 +254,19 @@ class ForecastResponse(Versioned):
     overrides: dict[str, float | dict[str, float]]
     demand: list[DemandRecord]
     gap: list[GapRecord]
+
+
+class HindcastRow(BaseModel):
+    year: int
+    model_t: float = Field(description="Model world total on the published basis, t/yr.")
+    published_t: float = Field(description="Published world tonnage, t/yr.")
+    error: float = Field(description="model / published - 1.")
+    source: str
+    note: str | None = None
+
+
+class HindcastResponse(Versioned):
+    basis: Literal["finished", "blank", "alloy"]
+    mape: float = Field(description="Mean absolute percentage error over the published years (fraction).")
+    n_years: int
+    rows: list[HindcastRow]

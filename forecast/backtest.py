@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
+from forecast import params as parameters
 from forecast.models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
 from forecast.params import ParamSet
 from forecast.schemas import TOTAL, Assumptions
@@ -60,11 +60,26 @@ class Series:
     unit: str
 
 
+def ev_sales_cap(params: ParamSet) -> float:
+    """Saturation of world electric car sales [vehicles/yr]: the largest car market anchor x the saturation share."""
+    market = max((params["drivers.car_sales.anchors"].trajectory or {0: 0.0}).values())
+    return market * parameters.scalar(params, "drivers.ev_share.saturation")
+
+
 def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
-    """Every driver series in the assumptions; world totals are the ones the demand model uses."""
+    """Every world driver series in the assumptions (the ones the demand model uses), backtested alike.
+
+    Regional series stay in the assumptions for the regional view but are not backtested: the demand
+    model projects world drivers, and each backtested series costs five model fits per origin.
+    """
+    out = [s for s in _all_series(a, params) if ".World." in s.name]
+    return out
+
+
+def _all_series(a: Assumptions, params: ParamSet) -> list[Series]:
     out = []
     ev = a.ev_car_sales
-    ev_cap = P.scalar(params, "drivers.ev_car_market_cap")
+    ev_cap = ev_sales_cap(params)
     for region, grp in ev.groupby("region", sort=True):
         tot = grp.groupby("year")["value"].sum().sort_index()
         cap = ev_cap if region == "World" else None
@@ -83,8 +98,12 @@ def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
     for (region, mode), g2 in a.ev_commercial_sales.groupby(["region", "mode"], sort=True):
         s = g2.set_index("year")["value"].sort_index()
         out.append(Series(f"ev_commercial_sales.{region}.{mode}", s.index.to_numpy(), s.to_numpy(), None, "vehicles"))
+    for (region, name), g2 in a.unit_sales.groupby(["region", "driver"], sort=True):
+        s = g2.set_index("year")["value"].sort_index()
+        unit = str(g2["unit"].iloc[0])
+        out.append(Series(f"unit_sales.{region}.{name}", s.index.to_numpy(), s.to_numpy(), None, unit))
     wind = a.wind_installations
-    w_cap = P.scalar(params, "drivers.wind_cap_gw_per_yr")
+    w_cap = parameters.scalar(params, "drivers.wind_cap_gw_per_yr")
     for region, grp in wind.groupby("region", sort=True):
         tot = grp.groupby("year")["value"].sum().sort_index()
         out.append(Series(f"wind_installations.{region}.total", tot.index.to_numpy(), tot.to_numpy(), w_cap, "GW"))

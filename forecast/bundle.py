@@ -10,6 +10,7 @@ import pandas as pd
 from forecast.backtest import DriverFits, driver_trends
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.gap import gap_table
+from forecast.hindcast import Hindcast, hindcast
 from forecast.model import forecast_all, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
@@ -19,7 +20,7 @@ from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
 # from its stored files (see store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 4
+BUNDLE_FORMAT = 5
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ForecastBundle:
     demand: pd.DataFrame  # year, scenario, segment, material, unit, value
     supply: pd.DataFrame  # year, stage, weighting, material, capacity_t
     gap: pd.DataFrame  # gap_table columns, all scenarios
+    hindcast: Hindcast
     fits: DriverFits | None = None
     quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
     drivers: pd.DataFrame | None = None  # year, scenario, driver, unit, kind, value, p5 .. p95
@@ -48,11 +50,11 @@ class ForecastBundle:
 
 def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
     """Demand plus a 'total' segment, with the Monte Carlo quantiles merged in (NaN where none)."""
-    keys = ["year", "scenario", "material", "unit"]
+    keys = ["year", "scenario", "material", "basis", "unit"]
     total = b.demand.groupby(keys, as_index=False)["value"].sum().assign(segment="total")
     d = pd.concat([b.demand, total[b.demand.columns]], ignore_index=True)
     if b.quantiles is not None:
-        d = d.merge(b.quantiles, on=["year", "scenario", "segment", "material", "unit"], how="left")
+        d = d.merge(b.quantiles, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
     return d
 
 
@@ -88,6 +90,7 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
         demand=forecast_all(a, cal.calibrated, years),
         supply=supply,
         gap=gaps,
+        hindcast=hindcast(a, base),
         fits=fits,
         quantiles=quantiles,
         drivers=drivers,

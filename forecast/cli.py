@@ -13,8 +13,10 @@ import typer
 
 from forecast.backtest import DriverFits
 from forecast.calibration import CalibrationResult, calibrate
+from forecast.composition import OXIDE_BASIS
 from forecast.fitcache import load_or_fit, with_fitted_drivers
 from forecast.gap import GAP_STAGES, REGIONS, gap_table
+from forecast.hindcast import hindcast as hindcast_report
 from forecast.loading import AssumptionsError, default_assumptions_dir, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
@@ -43,6 +45,12 @@ class TableFormat(StrEnum):
 class Weighting(StrEnum):
     nameplate = "nameplate"
     risked = "risked"
+
+
+class Basis(StrEnum):
+    finished = "finished"
+    blank = "blank"
+    alloy = "alloy"
 
 
 class By(StrEnum):
@@ -128,23 +136,31 @@ def _machine_readable(df: pd.DataFrame, fmt: Format) -> bool:
     return fmt is not Format.table
 
 
-def _human_table(df: pd.DataFrame, by: By) -> str:
+def _human_table(df: pd.DataFrame, by: By, basis: str = "finished") -> str:
     if by is By.segment:
         m = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet")]
         wide = m.pivot_table(index="year", columns="segment", values="value", aggfunc="sum")
         wide["total"] = wide.sum(axis=1)
-        title = "NdFeB magnet demand in products [t/yr] by segment"
+        title = f"NdFeB magnet demand [t/yr] by segment, basis {basis}"
     else:
         m = df.copy()
         m["column"] = m["material"] + " " + m["unit"]
         wide = m.pivot_table(index="year", columns="column", values="value", aggfunc="sum")
-        title = "Demand by material [t/yr]: t_magnet = in magnets, t_oxide = oxide needed upstream"
+        title = (
+            f"Demand by material [t/yr], basis {basis}: t_magnet = magnet, t_metal = element in the magnet, "
+            "t_oxide = primary oxide needed (net of recycled swarf), t_oxide_gross = before swarf recycling"
+        )
     return title + "\n" + wide.round(0).astype("int64").to_string()
 
 
-def _emit(df: pd.DataFrame, fmt: Format, by: By) -> None:
+def _emit(df: pd.DataFrame, fmt: Format, by: By, basis: str = "finished") -> None:
     if not _machine_readable(df, fmt):
-        typer.echo(_human_table(df, by))
+        typer.echo(_human_table(df, by, basis))
+
+
+def select_basis(df: pd.DataFrame, basis: str) -> pd.DataFrame:
+    """Rows on one magnet basis, plus the oxide rows (the same whatever basis is reported)."""
+    return df[df["basis"].isin([basis, OXIDE_BASIS])]
 
 
 @app.command()
@@ -158,24 +174,48 @@ def demand(
     paths: Annotated[int, typer.Option(min=100, max=100_000, help="Monte Carlo paths.")] = DEFAULT_PATHS,
     seed: Annotated[int, typer.Option(help="Monte Carlo seed (same seed, same numbers).")] = 0,
     drivers: DriversOpt = Drivers.ensemble,
+    basis: Annotated[Basis, typer.Option(help="Magnet tonnage basis: finished, blank or alloy.")] = Basis.finished,
 ) -> None:
-    """World NdFeB demand by segment and element, per year."""
+    """World NdFeB demand by segment and element, per year, on a declared tonnage basis."""
     a, s, e = _open_scenario(scenario, start, end, drivers)
     cal = calibrate(a)
     years = horizon_years(a, s, e)
-    df = forecast_scenario(a, scenario, cal.calibrated, years)
+    df = select_basis(forecast_scenario(a, scenario, cal.calibrated, years), basis.value)
     if quantiles:
         params = resolve_parameters(a, scenario, cal.calibrated)
         q = quantile_table(a, params, scenario, years, paths, seed)
-        df = df.merge(q, on=["year", "scenario", "segment", "material", "unit"], how="left")
+        df = df.merge(q, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
         if fmt is Format.table:
-            m = q[(q["segment"] == "total") & (q["material"] == "NdFeB")].set_index("year")
+            m = q[(q["segment"] == "total") & (q["material"] == "NdFeB") & (q["basis"] == basis.value)].set_index(
+                "year"
+            )
             cols = ["p5", "p10", "p50", "p90", "p95"]
             typer.echo(
                 "NdFeB magnet demand, all segments, Monte Carlo quantiles [t/yr] "
                 f"({paths} paths, seed {seed})\n" + m[cols].round(0).astype("int64").to_string() + "\n"
             )
-    _emit(df, fmt, by)
+    _emit(df, fmt, by, basis.value)
+
+
+@app.command()
+def hindcast(
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+    drivers: DriversOpt = Drivers.ensemble,
+) -> None:
+    """The model's 2015-2025 world totals against published NdFeB production, with the MAPE."""
+    a = _fitted(_load(), drivers)[0]
+    h = hindcast_report(a, resolve_parameters(a, "base", calibrate(a).calibrated))
+    if fmt is TableFormat.json:
+        typer.echo(json.dumps(h.to_dict(), indent=2))
+        return
+    rows = h.rows.assign(error=lambda d: (100 * d["error"]).round(1))
+    typer.echo(
+        f"World NdFeB, model against published history [t/yr], basis {h.basis}; error in %\n"
+        + rows[["year", "model_t", "published_t", "error"]].round(0).to_string(index=False)
+        + f"\nMAPE {100 * h.mape:.1f}% over {len(rows)} years\n"
+        + "Sources: "
+        + ", ".join(sorted(set(rows["source"])))
+    )
 
 
 def _calibration_table(c: CalibrationResult) -> str:

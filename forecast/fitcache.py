@@ -37,7 +37,11 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "cache"
 
 
-DRIVER_PARAMETERS: tuple[str, ...] = ("drivers.ev_car_market_cap", "drivers.wind_cap_gw_per_yr")
+DRIVER_PARAMETERS: tuple[str, ...] = (
+    "drivers.car_sales.anchors",
+    "drivers.ev_share.saturation",
+    "drivers.wind_cap_gw_per_yr",
+)
 
 
 def driver_inputs_hash(a: Assumptions) -> str:

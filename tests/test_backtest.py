@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import forecast.backtest as B
-from forecast.backtest import Series, backtest_series, combine, ensemble_weights, skill
+from forecast.backtest import Series, backtest_series, combine, ensemble_weights, ev_sales_cap, skill
 
 
 class Spy:
@@ -109,7 +109,7 @@ def test_projections_cover_the_horizon_and_respect_the_caps(driver_fits, assumpt
     world = assumptions.ev_car_sales[assumptions.ev_car_sales["region"] == "World"]
     assert ev["year"].min() == world["year"].max() + 1
     assert ev["year"].max() == assumptions.model.horizon.last_year
-    cap = assumptions.parameters["drivers.ev_car_market_cap"].value
+    cap = ev_sales_cap(assumptions.parameters)
     assert (ev["hi_95"] <= cap * 1.0001).all()
 
 
@@ -177,7 +177,7 @@ def test_a_backtest_row_is_widened_only_with_errors_seen_by_its_origin():
 
 
 def test_model_driver_projections_carry_their_widening_and_stay_ordered(driver_fits, assumptions):
-    cap = assumptions.parameters["drivers.ev_car_market_cap"].value
+    cap = ev_sales_cap(assumptions.parameters)
     for name in B.MODEL_DRIVERS.values():
         assert all(k >= 1.0 for k in driver_fits.interval_factors[name].values())
         p = driver_fits.projections[driver_fits.projections["series"] == name]

@@ -1,4 +1,4 @@
-"""Elements follow the composition; oxide factors are stoichiometric and round-trip."""
+"""Elements follow the composition; oxide factors are stoichiometric and round-trip; net oxide is gross less swarf."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forecast import params as P
-from forecast.composition import element_fraction, metal_per_oxide, oxide_needed_t, oxide_per_metal
+from forecast import params as parameters
+from forecast.composition import element_fraction, metal_per_oxide, oxide_gross_t, oxide_net_t, oxide_per_metal
 from forecast.model import demand_for_params, horizon_years
 from forecast.scenarios import resolve_parameters
 
@@ -26,27 +26,52 @@ def test_oxide_metal_factors_round_trip(assumptions, w, o):
         assert oxide_per_metal(el, w, o) > 1.0
 
 
-def test_oxide_needed_exceeds_contained_metal():
-    out = oxide_needed_t(np.array([100.0]), np.array([0.75]), np.array([0.93]), 1.166)
-    assert out[0] == pytest.approx(100 / 0.75 / 0.93 * 1.166)
+def test_gross_oxide_is_alloy_metal_over_reduction_yield_times_oxide_factor():
+    out = oxide_gross_t(np.array([100.0]), np.array([0.93]), 1.166)
+    assert out[0] == pytest.approx(100 / 0.93 * 1.166)
 
 
-def test_elements_follow_the_composition(assumptions):
+def test_net_oxide_credits_the_recycled_swarf():
+    # 100 t of metal in the alloy, 75 t in finished magnets: 25 t of swarf, 80% of it recycled
+    net = oxide_net_t(np.array([1000.0]), np.array([100.0]), np.array([75.0]), np.array([0.8]))
+    assert net[0] == pytest.approx(1000.0 * (1 - 0.8 * 25 / 100))
+
+
+@given(gross=st.floats(0, 1e6), alloy=st.floats(1e-3, 1e5), share=st.floats(0.5, 1.0), rate=st.floats(0, 1))
+def test_net_oxide_never_exceeds_gross(gross, alloy, share, rate):
+    net = oxide_net_t(np.array([gross]), np.array([alloy]), np.array([alloy * share]), np.array([rate]))
+    assert 0.0 <= net[0] <= gross * (1 + 1e-12)
+
+
+def test_every_segment_reports_net_and_gross_oxide_net_below_gross(assumptions):
+    df = demand_for_params(assumptions, resolve_parameters(assumptions, "base"), horizon_years(assumptions))
+    key = ["segment", "material", "year"]
+    net = df[df["unit"] == "t_oxide"].set_index(key)["value"].sort_index()
+    gross = df[df["unit"] == "t_oxide_gross"].set_index(key)["value"].sort_index()
+    assert list(net.index) == list(gross.index)
+    assert (net <= gross).all()
+    assert (net.groupby(level="segment").sum() < gross.groupby(level="segment").sum()).all()
+
+
+def test_elements_follow_the_composition_on_every_basis(assumptions):
     params = resolve_parameters(assumptions, "base")
     years = horizon_years(assumptions)
     df = demand_for_params(assumptions, params, years)
-    mag = df[(df["material"] == "NdFeB")].set_index(["segment", "year"])["value"]
-    for el in ("Nd", "Pr", "Dy", "Tb"):
-        got = df[(df["material"] == el) & (df["unit"] == "t_magnet")].set_index(["segment", "year"])["value"]
-        for seg, spec in assumptions.structure.segments.items():
-            frac = element_fraction(params, spec.grade, el, years)
-            np.testing.assert_allclose(got.loc[seg].to_numpy(), mag.loc[seg].to_numpy() * frac)
+    for basis in ("finished", "blank", "alloy"):
+        on = df[df["basis"] == basis]
+        mag = on[on["material"] == "NdFeB"].set_index(["segment", "year"])["value"]
+        for el in ("Nd", "Pr", "Dy", "Tb"):
+            got = on[(on["material"] == el) & (on["unit"] == "t_metal")].set_index(["segment", "year"])["value"]
+            for seg, spec in assumptions.structure.segments.items():
+                frac = element_fraction(params, spec.grade, el, years)
+                np.testing.assert_allclose(got.loc[seg].to_numpy(), mag.loc[seg].to_numpy() * frac)
 
 
 def test_elements_never_exceed_the_magnet(assumptions):
     df = demand_for_params(assumptions, resolve_parameters(assumptions, "base"), horizon_years(assumptions))
-    contained = df[(df["material"] != "NdFeB") & (df["unit"] == "t_magnet")].groupby(["segment", "year"])["value"].sum()
-    mag = df[df["material"] == "NdFeB"].set_index(["segment", "year"])["value"]
+    key = ["segment", "basis", "year"]
+    contained = df[df["unit"] == "t_metal"].groupby(key)["value"].sum()
+    mag = df[df["material"] == "NdFeB"].set_index(key)["value"]
     assert (contained <= mag.loc[contained.index]).all()
 
 
@@ -56,4 +81,5 @@ def test_heavy_re_thrifting_lowers_dy_and_tb_only(assumptions):
     dy = element_fraction(params, "high_coercivity", "Dy", years)
     nd = element_fraction(params, "high_coercivity", "Nd", years)
     assert dy[1] < dy[0]
-    assert nd[1] == nd[0] == P.scalar(params, "composition.high_coercivity.Nd")
+    assert nd[1] == nd[0]
+    assert nd[0] == parameters.scalar(params, "composition.high_coercivity.Nd")

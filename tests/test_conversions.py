@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.composition import oxide_needed_t
+from forecast.basis import finished_per_alloy
+from forecast.composition import oxide_gross_t
 from forecast.conversions import (
     magnet_equivalent_per_unit,
     magnet_per_ndpr_oxide,
@@ -34,7 +35,8 @@ def test_oxide_for_one_tonne_of_magnet_converts_back_to_one_tonne(ctx, assumptio
         factor = oxide_per_metal(
             elements[el], params[f"chem.atomic_weight.{el}"].value, params["chem.atomic_weight.O"].value
         )
-        oxide += oxide_needed_t(np.array([frac]), np.array([0.75]), np.array([0.93]), factor)[0]
+        alloy_metal = np.array([frac]) / finished_per_alloy(params, YEARS[:1])
+        oxide += oxide_gross_t(alloy_metal, np.array([params["refining.oxide_to_metal_yield"].value]), factor)[0]
     back = oxide * magnet_per_ndpr_oxide(params, elements, grade, YEARS)
     assert back[0] == pytest.approx(1.0, rel=1e-9)
 
@@ -53,9 +55,10 @@ def test_chain_factors_are_consistent(ctx):
     metal = magnet_equivalent_per_unit("t_NdPr_metal", params, elements, g, YEARS)
     oxide = magnet_equivalent_per_unit("t_NdPr_oxide", params, elements, g, YEARS)
     # one tonne of oxide makes (yield / oxide-per-metal) tonnes of metal
-    np.testing.assert_allclose(oxide, metal * 0.93 / ndpr_oxide_per_metal(params, elements, g, YEARS))
+    np.testing.assert_allclose(oxide, metal * params["refining.oxide_to_metal_yield"].value / ndpr_oxide_per_metal(params, elements, g, YEARS))
     assert magnet_equivalent_per_unit("t_NdFeB_magnet", params, elements, g, YEARS)[0] == 1.0
-    assert magnet_equivalent_per_unit("t_NdFeB_alloy", params, elements, g, YEARS)[0] == pytest.approx(0.75)
+    alloy = magnet_equivalent_per_unit("t_NdFeB_alloy", params, elements, g, YEARS)[0]
+    assert alloy == pytest.approx(params["manufacturing.machining_yield"].value * params["manufacturing.sintering_yield"].value)
     treo = magnet_equivalent_per_unit("t_TREO_concentrate", params, elements, g, YEARS, ndpr_share_of_treo=0.25)
     np.testing.assert_allclose(treo, 0.25 * oxide)
     assert 1 / ndpr_fraction(params, g, YEARS)[0] > 3  # a tonne of NdPr metal makes several tonnes of magnet
