@@ -55,10 +55,14 @@ def test_chain_factors_are_consistent(ctx):
     metal = magnet_equivalent_per_unit("t_NdPr_metal", params, elements, g, YEARS)
     oxide = magnet_equivalent_per_unit("t_NdPr_oxide", params, elements, g, YEARS)
     # one tonne of oxide makes (yield / oxide-per-metal) tonnes of metal
-    np.testing.assert_allclose(oxide, metal * params["refining.oxide_to_metal_yield"].value / ndpr_oxide_per_metal(params, elements, g, YEARS))
+    np.testing.assert_allclose(
+        oxide, metal * params["refining.oxide_to_metal_yield"].value / ndpr_oxide_per_metal(params, elements, g, YEARS)
+    )
     assert magnet_equivalent_per_unit("t_NdFeB_magnet", params, elements, g, YEARS)[0] == 1.0
     alloy = magnet_equivalent_per_unit("t_NdFeB_alloy", params, elements, g, YEARS)[0]
-    assert alloy == pytest.approx(params["manufacturing.machining_yield"].value * params["manufacturing.sintering_yield"].value)
+    assert alloy == pytest.approx(
+        params["manufacturing.machining_yield"].value * params["manufacturing.sintering_yield"].value
+    )
     treo = magnet_equivalent_per_unit("t_TREO_concentrate", params, elements, g, YEARS, ndpr_share_of_treo=0.25)
     np.testing.assert_allclose(treo, 0.25 * oxide)
     assert 1 / ndpr_fraction(params, g, YEARS)[0] > 3  # a tonne of NdPr metal makes several tonnes of magnet
