@@ -2,7 +2,7 @@
 
 The logistic has a sourced saturation cap K (parameters ``drivers.*_cap``) and is fitted by least
 squares on the logit ``ln(y / (K - y)) = r (t - t0)``, which is transparent and exact for an exact
-logistic. The richer model set (Prophet, ETS, ARIMA, ...) lives in :mod:`forecast.models`.
+logistic. The richer model set (Prophet, ETS, ARIMA, ...) lives in :mod:`forecast.driver_models`.
 """
 
 from __future__ import annotations

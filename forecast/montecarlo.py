@@ -28,8 +28,8 @@ from scipy.stats import norm
 from forecast import params as P
 from forecast.composition import HEAVY_RARE_EARTHS, oxide_per_metal
 from forecast.demand import EV_KINDS, ev_demand_t, ev_segment_inputs, trend_demand_t, wind_demand_t, wind_t_per_mw
+from forecast.driver_models import z_of
 from forecast.drivers import driver_arrays, project_drivers
-from forecast.models import z_of
 from forecast.params import ParamSet
 from forecast.schemas import ELEMENTS, Assumptions
 
