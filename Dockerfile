@@ -13,7 +13,8 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY forecast ./forecast
 COPY api ./api
-COPY store ./store
+# The assumptions go into the wheel as package data (forecast/assumptions): the installed package is self-contained.
+COPY assumptions ./assumptions
 # plotly is needed only for its bundled plotly.min.js: copy the file next to the app, drop the package.
 # matplotlib (and what it pulls in) is optional for Prophet: plotting only. Test suites shipped inside
 # libraries are not needed at run time, nor compiled bytecode (about 90 MB; the service still becomes
@@ -29,25 +30,21 @@ RUN pip install --no-cache-dir . \
       -exec rm -f {} + \
  && rm -rf "$SP/pip" "$SP/setuptools"
 
-COPY assumptions /app/assumptions
 # Compute the bundled version once at build time, so a fresh container starts without refitting.
 RUN mkdir -p /data \
- && DATABASE_URL=sqlite:////data/magnet_forecast.db MAGNET_FORECAST_CACHE=/data/cache \
-    magnet-forecast --assumptions /app/assumptions refresh
+ && MAGNET_FORECAST_DATA_DIR=/data magnet-forecast refresh
 
 FROM ${BASE_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    ASSUMPTIONS_DIR=/app/assumptions \
+    MAGNET_FORECAST_DATA_DIR=/data \
     DATABASE_URL=sqlite:////data/magnet_forecast.db \
-    MAGNET_FORECAST_CACHE=/data/cache \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKERS=1
 RUN useradd --system --create-home --uid 10001 --user-group app
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
 COPY --from=build --chown=10001:10001 /data /data
 VOLUME ["/data"]
 USER 10001:10001

@@ -26,7 +26,7 @@ run: $(STAMP)  ## print the base-scenario demand table
 	$(BIN)/magnet-forecast demand --scenario base
 
 test: $(STAMP)  ## lint and run every test
-	$(BIN)/ruff check forecast api store tests benchmarks
+	$(BIN)/ruff check forecast api tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -103,7 +103,7 @@ def versions(request: Request) -> JSONResponse:
 @admin.get("/versions/{version_id}/diff", response_model=DiffResponse)
 def diff(request: Request, version_id: str) -> JSONResponse:
     """What changed in a version against the one before it, with old and new values and sources."""
-    from store.repository import UnknownVersion
+    from api.store.repository import UnknownVersion
 
     try:
         d = request.app.state.service.store.diff(version_id)
@@ -115,8 +115,8 @@ def diff(request: Request, version_id: str) -> JSONResponse:
 @admin.post("/versions/{version_id}/activate", response_model=RefreshResponse)
 def activate(request: Request, version_id: str) -> JSONResponse:
     """Roll back (or forward) to a stored version; this replica switches at once, others on their next poll."""
-    from store.locks import LockBusy
-    from store.repository import UnknownVersion
+    from api.store.locks import LockBusy
+    from api.store.repository import UnknownVersion
 
     service = request.app.state.service
     try:

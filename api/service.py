@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 
+from api.fitcache import load_or_fit
 from api.settings import Settings
 from api.state import ForecastState
+from api.store.refresh import RefreshResult, refresh
+from api.store.repository import OutdatedBundle, Store
 from forecast.bundle import ForecastBundle, build_bundle
-from forecast.fitcache import load_or_fit
 from forecast.loading import AssumptionsError
-from forecast.sanity import SanityRules
-from store.refresh import Limits, RefreshResult, refresh
-from store.repository import OutdatedBundle, Store
 
 
 class ForecastService:
@@ -20,7 +19,7 @@ class ForecastService:
 
     def __init__(self, settings: Settings, state: ForecastState, logger: logging.Logger, on_activate=None):
         self.settings, self.state, self.logger = settings, state, logger
-        self.store = Store(settings.database_url)
+        self.store = Store(settings.database())
         self.refresh_source = settings.refresh_source or str(settings.assumptions_dir)
         self.on_activate = on_activate
         self._lock = threading.Lock()
@@ -37,14 +36,7 @@ class ForecastService:
             self._schedule()
 
     def refresh(self, source: str, origin: str | None = None) -> RefreshResult:
-        rules = SanityRules(
-            unit_change=self.settings.sanity_unit_change,  # type: ignore[arg-type]
-            max_jump_factor=self.settings.sanity_max_jump_factor,
-            history_rewrite=self.settings.sanity_history_rewrite,  # type: ignore[arg-type]
-            history_tolerance=self.settings.sanity_history_tolerance,
-        )
-        limits = Limits(self.settings.max_file_bytes, self.settings.fetch_timeout_s)
-        result = refresh(self.store, source, rules, limits, origin=origin, n_paths=self.settings.monte_carlo_paths)
+        result = refresh(self.store, source, self.settings, origin=origin)
         self.logger.info("refresh", extra={"fields": {"source": source, **result.to_dict()}})
         if result.status == "activated":
             self.sync()
@@ -78,7 +70,7 @@ class ForecastService:
                 f"active version {version_id[:12]} is in an older assumptions format ({err.problems[0]}); "
                 "refresh from a current source (magnet-forecast refresh, or start with REFRESH_ON_START=true)"
             ) from None
-        bundle = build_bundle(a, load_or_fit(a), n_paths=self.settings.monte_carlo_paths)
+        bundle = build_bundle(a, load_or_fit(a, self.settings.fit_cache_dir()), n_paths=self.settings.monte_carlo_paths)
         self.store.save_bundle(version_id, bundle)
         return bundle
 

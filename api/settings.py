@@ -1,24 +1,35 @@
-"""Service settings, read from the environment (pydantic-settings)."""
+"""The one settings object of the service, the command line and the store (pydantic-settings).
+
+Every path reads the same environment, so the same variables give the same behaviour whether a
+refresh runs in the service, from cron through the command line, or in a test.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
+from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.store.sources import Limits
 from forecast.loading import default_assumptions_dir
-from forecast.sanity import SanityRules
-from store.refresh import Limits
+from forecast.sanity import Action, SanityRules
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+APP_NAME = "magnet-forecast"
+DATABASE_FILE = "magnet_forecast.db"
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (e.g. ~/.local/share/magnet-forecast on Linux)."""
+    return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; defaults run it locally on bundled assumptions."""
+    """Every knob; the defaults run locally on the bundled assumptions with data in the user's data directory."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True)
 
     assumptions_dir: Path = Field(
         default_factory=default_assumptions_dir,
@@ -35,9 +46,23 @@ class Settings(BaseSettings):
     bench_routes: bool = Field(default=False, validation_alias="BENCH_ROUTES")
     monte_carlo_paths: int = Field(default=10_000, ge=100, le=100_000, validation_alias="MONTE_CARLO_PATHS")
 
+    # Where data is written: never inside the installed package
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        validation_alias="MAGNET_FORECAST_DATA_DIR",
+        description="Directory of the default SQLite file and the fit cache.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        validation_alias="MAGNET_FORECAST_CACHE",
+        description="Directory of cached driver fits; default <data_dir>/cache.",
+    )
+
     # Store, refresh and scheduling
     database_url: str | None = Field(
-        default=None, validation_alias="DATABASE_URL", description="SQLAlchemy URL; default a SQLite file under data/."
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL; default a SQLite file in the data directory.",
     )
     admin_token: str | None = Field(
         default=None,
@@ -58,17 +83,38 @@ class Settings(BaseSettings):
     sanity_max_jump_factor: float = Field(
         default=SanityRules.max_jump_factor, gt=1, validation_alias="SANITY_MAX_JUMP_FACTOR"
     )
-    sanity_history_rewrite: str = Field(
-        default=SanityRules.history_rewrite, pattern="^(reject|warn|ignore)$", validation_alias="SANITY_HISTORY_REWRITE"
+    sanity_history_rewrite: Action = Field(
+        default=SanityRules.history_rewrite, validation_alias="SANITY_HISTORY_REWRITE"
     )
     sanity_history_tolerance: float = Field(
         default=SanityRules.history_tolerance, gt=0, validation_alias="SANITY_HISTORY_TOLERANCE"
     )
-    sanity_unit_change: str = Field(
-        default=SanityRules.unit_change, pattern="^(reject|warn|ignore)$", validation_alias="SANITY_UNIT_CHANGE"
-    )
+    sanity_unit_change: Action = Field(default=SanityRules.unit_change, validation_alias="SANITY_UNIT_CHANGE")
+
+    def fit_cache_dir(self) -> Path:
+        """Directory of the driver-fit cache."""
+        return self.cache_dir or self.data_dir / "cache"
+
+    def database(self) -> str:
+        """The SQLAlchemy URL: DATABASE_URL, else a SQLite file in the data directory (created)."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / DATABASE_FILE}"
+
+    def sanity_rules(self) -> SanityRules:
+        return SanityRules(
+            unit_change=self.sanity_unit_change,
+            max_jump_factor=self.sanity_max_jump_factor,
+            history_rewrite=self.sanity_history_rewrite,
+            history_tolerance=self.sanity_history_tolerance,
+        )
+
+    def limits(self) -> Limits:
+        return Limits(max_file_bytes=self.max_file_bytes, timeout_s=self.fetch_timeout_s)
 
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
     return Settings()

@@ -13,9 +13,8 @@ import time
 
 import numpy as np
 
-from forecast.backtest import fit_drivers
+from forecast.backtest import fit_drivers, with_fitted_drivers
 from forecast.calibration import calibrate
-from forecast.fitcache import with_fitted_drivers
 from forecast.gap import gap_table
 from forecast.loading import default_assumptions_dir, load_assumptions
 from forecast.model import demand_for_params, forecast_all

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import params as parameters
-from forecast.models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
+from forecast.driver_models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
 from forecast.params import ParamSet
 from forecast.schemas import TOTAL, Assumptions
 
@@ -362,3 +362,8 @@ def driver_trends(fits: DriverFits) -> dict[str, pd.DataFrame]:
     return {
         key: p[p["series"] == name].drop(columns="series").reset_index(drop=True) for key, name in MODEL_DRIVERS.items()
     }
+
+
+def with_fitted_drivers(a: Assumptions, fits: DriverFits) -> Assumptions:
+    """Assumptions whose driver trends are the ensemble projections of ``fits``."""
+    return a.model_copy(update={"driver_trends": driver_trends(fits)})

@@ -19,7 +19,7 @@ from forecast.supply import stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
-# from its stored files (see store.repository.OutdatedBundle).
+# from its stored files (see api.store.repository.OutdatedBundle).
 BUNDLE_FORMAT = 5
 
 

@@ -362,5 +362,7 @@ def load_assumptions(directory: str | Path) -> Assumptions:
 
 
 def default_assumptions_dir() -> Path:
-    """The assumptions bundled with the project (next to the forecast package)."""
-    return Path(__file__).resolve().parent.parent / "assumptions"
+    """The bundled assumptions: package data of an installed wheel, else the checkout's ``assumptions/``."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "assumptions"  # the build copies the top-level assumptions/ here
+    return packaged if packaged.is_dir() else here.parent / "assumptions"

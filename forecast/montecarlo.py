@@ -29,9 +29,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from forecast import params as parameters
+from forecast.driver_models import z_of
 from forecast.drivers import driver_arrays, project_drivers
 from forecast.model import demand_series, unit_driver_units
-from forecast.models import z_of
 from forecast.params import DrawnParams, ParamSet
 from forecast.schemas import Assumptions
 

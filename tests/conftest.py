@@ -34,14 +34,14 @@ def assumptions_copy(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def driver_fits(assumptions):
-    from forecast.fitcache import load_or_fit
+    from api.fitcache import load_or_fit
 
     return load_or_fit(assumptions)
 
 
 @pytest.fixture(scope="session")
 def assumptions_fitted(assumptions, driver_fits):
-    from forecast.fitcache import with_fitted_drivers
+    from forecast.backtest import with_fitted_drivers
 
     return with_fitted_drivers(assumptions, driver_fits)
 

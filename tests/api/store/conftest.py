@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "assumptions"
 PG_START_TIMEOUT_S = 60
 

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from store.refresh import Limits, refresh
-from store.repository import Store
-from store.sources import ASSUMPTION_FILES
-from tests.store.conftest import BUNDLED, copy_assumptions, edit_parameter, wait_for
+from api.settings import Settings
+from api.store.refresh import refresh
+from api.store.repository import Store
+from api.store.sources import ASSUMPTION_FILES
+from tests.api.store.conftest import BUNDLED, copy_assumptions, edit_parameter, wait_for
 
 N_PATHS = 300  # small Monte Carlo: these tests are about the store, not the bands
+SETTINGS = Settings(MONTE_CARLO_PATHS=N_PATHS)
 
 
 def fresh_store(url: str) -> Store:
@@ -32,7 +34,7 @@ def fresh_store(url: str) -> Store:
 @pytest.fixture()
 def store(db_url) -> Store:
     s = fresh_store(db_url)
-    first = refresh(s, str(BUNDLED), origin="bundled", n_paths=N_PATHS)
+    first = refresh(s, str(BUNDLED), SETTINGS, origin="bundled")
     assert first.status == "activated", first
     return s
 
@@ -40,14 +42,14 @@ def store(db_url) -> Store:
 def test_first_refresh_activates_and_the_same_again_changes_nothing(store):
     active = store.active()
     assert active.status == "active" and active.origin == "bundled"
-    again = refresh(store, str(BUNDLED), n_paths=N_PATHS)
+    again = refresh(store, str(BUNDLED), SETTINGS)
     assert again.status == "unchanged" and again.version == active.short_id
     assert len(store.versions()) == 1
 
 
 def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_dir):
     before = store.active()
-    r = refresh(store, str(changed_dir), n_paths=N_PATHS)
+    r = refresh(store, str(changed_dir), SETTINGS)
     assert r.status == "activated"
     after = store.active()
     assert after.short_id == r.version != before.short_id
@@ -67,7 +69,7 @@ def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_
 
 def test_rollback_reactivates_the_previous_version(store, changed_dir):
     first = store.active()
-    refresh(store, str(changed_dir), n_paths=N_PATHS)
+    refresh(store, str(changed_dir), SETTINGS)
     store.activate(first.short_id)
     assert store.active().short_id == first.short_id
     statuses = [v.status for v in store.versions()]
@@ -137,7 +139,7 @@ def test_bad_inputs_are_rejected_with_reasons_and_the_last_good_version_stays(st
     before = store.active()
     d = copy_assumptions(tmp_path / kind)
     needle = _bad(kind, d)
-    r = refresh(store, str(d), limits=Limits(max_file_bytes=10 * 1024 * 1024), n_paths=N_PATHS)
+    r = refresh(store, str(d), Settings(MONTE_CARLO_PATHS=N_PATHS, MAX_FILE_BYTES=10 * 1024 * 1024))
     assert r.status == "rejected", r
     assert any(needle in reason for reason in r.reasons), r.reasons
     assert store.active().short_id == before.short_id
@@ -154,12 +156,12 @@ def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/manifest.json"
-        r = refresh(store, url, n_paths=N_PATHS)
+        r = refresh(store, url, SETTINGS)
         assert r.status == "activated", r
         assert store.active().origin == url
-        small = refresh(store, url, limits=Limits(max_file_bytes=2048), n_paths=N_PATHS)
+        small = refresh(store, url, Settings(MONTE_CARLO_PATHS=N_PATHS, MAX_FILE_BYTES=2048))
         assert small.status == "rejected" and "limit" in small.reasons[0]
-        missing = refresh(store, url.replace("manifest.json", "nothing.json"), n_paths=N_PATHS)
+        missing = refresh(store, url.replace("manifest.json", "nothing.json"), SETTINGS)
         assert missing.status == "rejected" and "404" in missing.reasons[0]
     finally:
         httpd.shutdown()
@@ -167,7 +169,7 @@ def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
 
 def _cli_refresh(db_url: str, source: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "forecast.cli", "refresh", "--source", str(source)],
+        [sys.executable, "-m", "api.cli", "refresh", "--source", str(source)],
         env={**os.environ, "DATABASE_URL": db_url, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -200,7 +202,7 @@ def test_kill_9_during_a_refresh_leaves_the_store_consistent(store, changed_dir,
     assert fresh.active().short_id == before.short_id
     assert len(fresh.versions()) == n_before  # nothing half-written, not even inside the transaction
     # the next refresh takes the lock back, records the dead run as failed, and succeeds
-    assert wait_for(lambda: refresh(fresh, str(changed_dir), n_paths=N_PATHS).status == "activated", 60, 1)
+    assert wait_for(lambda: refresh(fresh, str(changed_dir), SETTINGS).status == "activated", 60, 1)
     assert any(r["status"] == "failed" for r in fresh.runs())
     assert fresh.active().short_id != before.short_id
 
@@ -215,7 +217,7 @@ def _strip_file(store: Store, ref: str, name: str) -> None:
 
     from sqlalchemy.orm import Session
 
-    from store.db import Version
+    from api.store.db import Version
 
     with Session(store.engine) as s, s.begin():
         v = s.get(Version, store.active().id if ref == "active" else ref)
@@ -234,7 +236,7 @@ def _age_bundle(store: Store) -> None:
 
     from sqlalchemy.orm import Session
 
-    from store.db import Version
+    from api.store.db import Version
 
     with Session(store.engine) as s, s.begin():
         v = s.get(Version, store.active().id)
@@ -260,14 +262,14 @@ def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
 
 def test_a_previous_version_in_an_older_format_does_not_block_a_refresh(store, changed_dir):
     _strip_file(store, "active", "series/ev_commercial_sales.csv")
-    r = refresh(store, str(changed_dir), n_paths=N_PATHS)
+    r = refresh(store, str(changed_dir), SETTINGS)
     assert r.status == "activated", r
     assert any("older assumptions format" in w and "ev_commercial_sales.csv" in w for w in r.warnings)
 
 
 def test_a_stored_forecast_of_an_older_format_is_rebuilt_when_served(store):
+    from api.store.repository import OutdatedBundle
     from forecast.bundle import BUNDLE_FORMAT
-    from store.repository import OutdatedBundle
 
     active = store.active()
     _age_bundle(store)
@@ -300,7 +302,7 @@ def test_start_up_with_refresh_replaces_an_unreadable_active_version(store, chan
 
 def test_activating_a_version_this_code_cannot_read_is_refused(store, changed_dir):
     first = store.active()
-    assert refresh(store, str(changed_dir), n_paths=N_PATHS).status == "activated"
+    assert refresh(store, str(changed_dir), SETTINGS).status == "activated"
     _strip_file(store, first.id, "series/ev_commercial_sales.csv")
     with pytest.raises(ValueError, match="format this code cannot read"):
         store.activate(first.short_id)

@@ -1,4 +1,7 @@
-"""Command line: ``magnet-forecast demand | calibration | assumptions validate``."""
+"""Command line (an edge, like the HTTP service): ``magnet-forecast demand | supply | gap | refresh | ...``.
+
+It reads the same settings object as the service and the store (``api.settings``).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,17 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from forecast.backtest import DriverFits
+from api.fitcache import load_or_fit
+from api.settings import get_settings
+from api.store.locks import LockBusy
+from api.store.refresh import refresh as run_refresh
+from api.store.repository import Store, UnknownVersion
+from forecast.backtest import DriverFits, with_fitted_drivers
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.composition import OXIDE_BASIS
-from forecast.fitcache import load_or_fit, with_fitted_drivers
 from forecast.gap import GAP_STAGES, REGIONS, gap_table
 from forecast.hindcast import hindcast as hindcast_report
-from forecast.loading import AssumptionsError, default_assumptions_dir, load_assumptions
+from forecast.loading import AssumptionsError, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
@@ -59,7 +66,11 @@ class By(StrEnum):
 
 
 class _State:
-    assumptions_dir: Path = default_assumptions_dir()
+    assumptions_dir: Path | None = None  # --assumptions, else the settings' assumptions directory
+
+    @classmethod
+    def directory(cls) -> Path:
+        return cls.assumptions_dir or get_settings().assumptions_dir
 
 
 def _fail(message: str, code: int = USAGE_ERROR) -> None:
@@ -76,7 +87,7 @@ def _fitted(a: Assumptions, drivers: Drivers = Drivers.ensemble) -> tuple[Assump
     """Assumptions with the backtested ensemble drivers (fits cached per version), or as they are."""
     if drivers is Drivers.logistic:
         return a, None
-    fits = load_or_fit(a)
+    fits = load_or_fit(a, get_settings().fit_cache_dir())
     return with_fitted_drivers(a, fits), fits
 
 
@@ -87,11 +98,11 @@ DriversOpt = Annotated[
 
 def _load(directory: Path | None = None) -> Assumptions:
     try:
-        return load_assumptions(directory or _State.assumptions_dir)
+        return load_assumptions(directory or _State.directory())
     except AssumptionsError as err:
         for p in err.problems:
             typer.echo(str(p), err=True)
-        typer.echo(f"{len(err.problems)} problem(s) in {directory or _State.assumptions_dir}", err=True)
+        typer.echo(f"{len(err.problems)} problem(s) in {directory or _State.directory()}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -344,7 +355,7 @@ def backtest(
     series: Annotated[str | None, typer.Option(help="Only series whose name contains this text.")] = None,
 ) -> None:
     """Rolling-origin skill of every driver model: MAPE, MASE vs naive drift, interval coverage."""
-    fits = load_or_fit(_load())
+    fits = load_or_fit(_load(), get_settings().fit_cache_dir())
     r = fits.report()
     if series:
         r = r[r["series"].str.contains(series, regex=False)]
@@ -363,12 +374,8 @@ def backtest(
         typer.echo(t.to_string(index=False))
 
 
-def _store():
-    import os
-
-    from store.repository import Store
-
-    st = Store(os.environ.get("DATABASE_URL") or None)
+def _store() -> Store:
+    st = Store(get_settings().database())
     st.migrate()
     return st
 
@@ -378,9 +385,7 @@ def refresh(
     source: Annotated[str | None, typer.Option(help="Directory or manifest URL (default: bundled).")] = None,
 ) -> None:
     """Fetch, validate, refit and activate new assumptions; exit 1 when they are rejected."""
-    from store.refresh import refresh as run_refresh
-
-    result = run_refresh(_store(), source or str(_State.assumptions_dir))
+    result = run_refresh(_store(), source or str(_State.directory()), get_settings())
     typer.echo(json.dumps(result.to_dict(), indent=2))
     codes = {"activated": 0, "unchanged": 0, "rejected": 1, "failed": 1, "locked": 3}
     raise typer.Exit(codes[result.status])
@@ -399,9 +404,6 @@ def versions(fmt: Annotated[TableFormat, typer.Option("--format", help="table or
 @app.command()
 def activate(version: Annotated[str, typer.Argument(help="Version id (12 characters or the full hash).")]) -> None:
     """Make a stored version the active one (rollback)."""
-    from store.locks import LockBusy
-    from store.repository import UnknownVersion
-
     try:
         info = _store().activate(version)
     except UnknownVersion:
@@ -416,7 +418,7 @@ def activate(version: Annotated[str, typer.Argument(help="Version id (12 charact
 @assumptions_app.command("validate")
 def validate(directory: Annotated[Path | None, typer.Argument(help="Directory to check.")] = None) -> None:
     """Check an assumptions directory; exit non-zero on any problem."""
-    target = directory or _State.assumptions_dir
+    target = directory or _State.directory()
     a = _load(target)
     typer.echo(
         f"ok: {target}: {len(a.parameters)} parameters, {len(a.sources)} sources, "

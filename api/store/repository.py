@@ -18,11 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from api.store.db import RefreshRun, Version, default_database_url, make_engine, now
+from api.store.locks import exclusive
 from forecast.bundle import BUNDLE_FORMAT, ForecastBundle
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.schemas import Assumptions
-from store.db import RefreshRun, Version, default_database_url, make_engine, now
-from store.locks import exclusive
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 REFRESH_LOCK = "refresh"

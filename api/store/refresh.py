@@ -13,17 +13,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.fitcache import load_or_fit
+from api.settings import Settings, get_settings
+from api.store.db import Version, now
+from api.store.locks import LockBusy, exclusive, holder_id
+from api.store.repository import REFRESH_LOCK, Store, dump_bundle, zip_dir
+from api.store.sources import SourceError, fetch
 from forecast.bundle import build_bundle
 from forecast.diff import diff_assumptions
-from forecast.fitcache import load_or_fit
 from forecast.loading import AssumptionsError, load_assumptions
-from forecast.sanity import SanityRules, check
+from forecast.sanity import check
 from forecast.schemas import Assumptions
 from forecast.versioning import assumptions_hash
-from store.db import Version, now
-from store.locks import LockBusy, exclusive, holder_id
-from store.repository import REFRESH_LOCK, Store, dump_bundle, zip_dir
-from store.sources import SourceError, fetch
 
 FAULT_ENV = "MAGNET_FORECAST_FAULT_PAUSE"  # test hook: stage name at which the refresh stops and waits
 FAULT_WAIT_S = 3600
@@ -53,29 +54,24 @@ def _pause(stage: str) -> None:
         time.sleep(FAULT_WAIT_S)
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_file_bytes: int = 10 * 1024 * 1024
-    timeout_s: float = 20.0
-
-
 def refresh(
     store: Store,
     source: str,
-    rules: SanityRules | None = None,
-    limits: Limits | None = None,
+    settings: Settings | None = None,
     origin: str | None = None,
-    cache_dir: Path | None = None,
-    n_paths: int | None = None,
 ) -> RefreshResult:
-    """Run one refresh from a directory or a manifest URL (see module docstring)."""
-    rules, limits = rules or SanityRules(), limits or Limits()
+    """Run one refresh from a directory or a manifest URL (see module docstring).
+
+    Sanity rules, fetch limits, the fit cache and the Monte Carlo paths come from ``settings``
+    (default: this process's settings, read from the environment).
+    """
+    settings = settings or get_settings()
     try:
         with exclusive(store.engine, REFRESH_LOCK):
             store.abandon_stale_runs()
             run_id = store.start_run(source, holder_id())
             try:
-                return _refresh_locked(store, source, rules, limits, origin or source, run_id, cache_dir, n_paths)
+                return _refresh_locked(store, source, settings, origin or source, run_id)
             except Exception as exc:  # recorded, never half-applied
                 store.finish_run(run_id, "failed", [f"{type(exc).__name__}: {exc}"])
                 return RefreshResult("failed", reasons=[f"{type(exc).__name__}: {exc}"], run_id=run_id)
@@ -95,19 +91,11 @@ def _previous(store: Store, version_id: str) -> tuple[Assumptions | None, list[s
         ]
 
 
-def _refresh_locked(
-    store: Store,
-    source: str,
-    rules: SanityRules,
-    limits: Limits,
-    origin: str,
-    run_id: int,
-    cache_dir: Path | None,
-    n_paths: int | None,
-) -> RefreshResult:
+def _refresh_locked(store: Store, source: str, settings: Settings, origin: str, run_id: int) -> RefreshResult:
     with tempfile.TemporaryDirectory(prefix="assumptions-") as tmp:
         work = Path(tmp) / "assumptions"
         try:
+            limits = settings.limits()
             fetch(source, work, limits.max_file_bytes, limits.timeout_s)
         except SourceError as exc:
             store.finish_run(run_id, "rejected", [str(exc)])
@@ -126,7 +114,7 @@ def _refresh_locked(
             store.finish_run(run_id, "unchanged", [], full_hash)
             return RefreshResult("unchanged", version=full_hash[:12], run_id=run_id)
         old, unreadable = _previous(store, active.id) if active else (None, [])
-        report = check(old, new, rules)
+        report = check(old, new, settings.sanity_rules())
         report.warnings.extend(unreadable)
         version = Version(
             id=full_hash,
@@ -145,8 +133,8 @@ def _refresh_locked(
             return RefreshResult(
                 "rejected", version=full_hash[:12], reasons=report.errors, warnings=report.warnings, run_id=run_id
             )
-        fits = load_or_fit(new, cache_dir)
-        bundle = build_bundle(new, fits, **({"n_paths": n_paths} if n_paths else {}))
+        fits = load_or_fit(new, settings.fit_cache_dir())
+        bundle = build_bundle(new, fits, n_paths=settings.monte_carlo_paths)
         _pause("fitted")
         version.bundle = dump_bundle(bundle)
         store.add_version(version, activate=True, run_id=run_id, pause=_pause)

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from store.db import Lock, now
+from api.store.db import Lock, now
 
 
 def holder_id() -> str:

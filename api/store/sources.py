@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin
 
@@ -25,6 +26,14 @@ ASSUMPTION_FILES: tuple[str, ...] = (
     "supply/projects.csv",
 )
 OPTIONAL_FILES: tuple[str, ...] = ("README.md",)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on fetching a source: bytes per file, seconds per request."""
+
+    max_file_bytes: int = 10 * 1024 * 1024
+    timeout_s: float = 20.0
 
 
 class SourceError(Exception):

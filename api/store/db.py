@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from api.settings import get_settings
+
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def default_database_url() -> str:
-    """$DATABASE_URL, else a SQLite file under the project's data directory."""
-    env = os.environ.get("DATABASE_URL")
-    if env:
-        return env
-    path = PROJECT_ROOT / "data" / "magnet_forecast.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    """The settings' database: DATABASE_URL, else a SQLite file in the data directory."""
+    return get_settings().database()
 
 
 def now() -> datetime:

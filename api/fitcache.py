@@ -12,29 +12,22 @@ import pickle
 import tempfile
 from pathlib import Path
 
+from api.settings import get_settings
 from forecast.backtest import DriverFits, fit_drivers
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import SERIES, Assumptions
 from forecast.versioning import normalized_assumptions
 
-CACHE_ENV = "MAGNET_FORECAST_CACHE"
-
 
 def fit_code_version() -> str:
     """Hash of the code that produces fits: a code change invalidates cached fits."""
     import forecast.backtest
-    import forecast.models
+    import forecast.driver_models
 
     h = hashlib.sha256()
-    for mod in (forecast.models, forecast.backtest):
+    for mod in (forecast.driver_models, forecast.backtest):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:12]
-
-
-def default_cache_dir() -> Path:
-    """$MAGNET_FORECAST_CACHE, else data/cache next to the project."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "cache"
 
 
 DRIVER_PARAMETERS: tuple[str, ...] = (
@@ -57,7 +50,7 @@ def driver_inputs_hash(a: Assumptions) -> str:
 
 def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
     """The driver fits of these assumptions: from the cache, or fitted now and cached atomically."""
-    directory = cache_dir or default_cache_dir()
+    directory = cache_dir or get_settings().fit_cache_dir()
     path = directory / f"fits-{driver_inputs_hash(a)}-{fit_code_version()}.pkl"
     if path.is_file():
         try:
@@ -78,10 +71,3 @@ def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return fits
-
-
-def with_fitted_drivers(a: Assumptions, fits: DriverFits) -> Assumptions:
-    """Assumptions whose driver trends are the ensemble projections of ``fits``."""
-    from forecast.backtest import driver_trends
-
-    return a.model_copy(update={"driver_trends": driver_trends(fits)})

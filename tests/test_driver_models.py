@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.models import (
+from forecast.driver_models import (
     FORECAST_COLUMNS,
     AutoARIMA,
     ETSDamped,
