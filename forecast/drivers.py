@@ -243,6 +243,13 @@ def car_arrays(car_units: pd.DataFrame, ev_history: pd.DataFrame, params: ParamS
     }
 
 
+def _car_groups(cars: FlaggedArrays) -> list[tuple[str, str, FlaggedArrays]]:
+    """Electric car sales by powertrain (``ev_car_sales.BEV``, ``.PHEV``) and the market around them (``cars.*``)."""
+    ev = {k: cars[k] for k in ("BEV", "PHEV")}
+    rest = {k: v for k, v in cars.items() if k not in ev}
+    return [("ev_car_sales", "vehicles", ev), ("cars", "vehicles", rest)]
+
+
 def unit_driver_arrays(units: pd.DataFrame, names: Sequence[str], params: ParamSet, years: np.ndarray) -> FlaggedArrays:
     """Unit drivers (robots, compressors, drives, e-two-wheelers...) [units/yr], world, with history flags.
 
@@ -317,7 +324,7 @@ def _flagged(
     t = trends or {}
     units = histories["unit_sales"]
     out: list[tuple[str, str, FlaggedArrays]] = [
-        ("cars", "vehicles", car_arrays(units, histories["ev_car_sales"], params, years)),
+        *_car_groups(car_arrays(units, histories["ev_car_sales"], params, years)),
         ("ev_commercial_sales", "vehicles", commercial_sales_arrays(histories["ev_commercial_sales"], params, years)),
         (
             "wind_installs",

@@ -104,8 +104,8 @@ DTYPE = np.float32  # paths are summarised by quantiles: single precision is amp
 
 
 DRIVER_FAMILY: dict[str, str] = {
-    "cars.BEV": "ev",
-    "cars.PHEV": "ev",
+    "ev_car_sales.BEV": "ev",
+    "ev_car_sales.PHEV": "ev",
     "cars.electric": "ev",
     "ev_commercial_sales.bus": "ev",
     "ev_commercial_sales.truck": "ev",
@@ -153,14 +153,19 @@ def path_drivers(drivers: dict[str, np.ndarray], multipliers: dict[str, np.ndarr
 
 
 def simulate(
-    a: Assumptions, params: ParamSet, years: np.ndarray, n_paths: int = DEFAULT_PATHS, seed: int = 0
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    n_paths: int = DEFAULT_PATHS,
+    seed: int = 0,
+    draws: Draws | None = None,
 ) -> dict[tuple[str, str, str, str], np.ndarray]:
     """Paths of demand [t/yr] by (segment, material, basis, unit), shape (paths, years), plus a 'total' segment.
 
     The same model as the deterministic forecast (:func:`forecast.model.demand_series`) evaluated
     with drawn parameters and drivers over a paths axis.
     """
-    d = draw(a, params, n_paths, seed)
+    d = draws if draws is not None else draw(a, params, n_paths, seed)
     base = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
     sigma = driver_sigmas(a, years)
     ceiling = driver_ceilings(base, params)

@@ -64,12 +64,68 @@ def test_scaling_all_intensities_scales_demand(k):
     assert wind_demand_t(gw, np.array([0.3 * k]))[0] == pytest.approx(k * w[0])
 
 
-def test_trend_is_the_base_in_the_base_year_and_tapers():
+def test_a_residual_trend_is_the_base_in_the_base_year_and_one_constant_growth():
     years = np.array([2023, 2024, 2040, 2041])
-    v = trend_demand_t(100.0, 0.1, years, 2023, 2040, 0.0)
+    v = trend_demand_t(np.array([100.0]), np.array([0.1]), years, 2023)
     assert v[0] == pytest.approx(100.0)
     assert v[1] == pytest.approx(110.0)
-    assert v[3] == pytest.approx(v[2])  # long-run growth 0 after the taper year
+    assert v[3] / v[2] == pytest.approx(1.1)
+
+
+def test_a_unit_segment_is_units_times_shares_times_kg(assumptions):
+    """air_conditioners = room units x inverter share x kg per inverter unit / 1000."""
+    from forecast import params as parameters
+    from forecast.drivers import driver_arrays
+    from forecast.model import unit_driver_units
+
+    params = resolve_parameters(assumptions, "base")
+    years = horizon_years(assumptions)
+    df = demand_for_params(assumptions, params, years)
+    sel = (df["segment"] == "air_conditioners") & (df["material"] == "NdFeB") & (df["basis"] == "finished")
+    got = df[sel].set_index("year")["value"]
+    drivers = driver_arrays(
+        assumptions.histories(), params, years, assumptions.driver_trends, unit_driver_units(assumptions)
+    )
+    expected = (
+        drivers["units.room_air_conditioners"]
+        * parameters.value(params, "aircon.inverter_share", years)
+        * parameters.value(params, "aircon.kg_per_inverter_unit", years)
+        / 1000.0
+    )
+    np.testing.assert_allclose(got.to_numpy(), expected)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    name=st.sampled_from(
+        ["robots.industrial.kg_per_unit", "vehicle.aux_kg.conventional", "e2w.kg_per_vehicle", "ev.motor_kg.BEV"]
+    ),
+    share=st.floats(0.0, 1.0),
+)
+def test_more_kg_per_unit_never_lowers_model_demand(assumptions, name, share):
+    base = resolve_parameters(assumptions, "base")
+    years = horizon_years(assumptions)
+    p = base[name]
+    more = apply_overrides(base, {name: p.value + share * (p.high - p.value)})
+    lo = total_magnet_t(demand_for_params(assumptions, base, years))
+    hi = total_magnet_t(demand_for_params(assumptions, more, years))
+    assert (hi >= lo - 1e-9).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    driver=st.sampled_from(["industrial_robots", "humanoid_robots", "e_two_three_wheelers", "room_air_conditioners"]),
+    k=st.floats(1.0, 1.5),
+)
+def test_more_units_never_lower_model_demand(assumptions, driver, k):
+    base = resolve_parameters(assumptions, "base")
+    years = horizon_years(assumptions)
+    name = f"drivers.{driver}.anchors"
+    p = base[name]
+    anchors = {y: min(v * k, p.high) for y, v in (p.trajectory or {}).items()}
+    lo = total_magnet_t(demand_for_params(assumptions, base, years))
+    hi = total_magnet_t(demand_for_params(assumptions, apply_overrides(base, {name: anchors}), years))
+    assert (hi >= lo - 1e-9).all()
 
 
 def test_more_ev_sales_never_lower_model_demand(assumptions):
@@ -85,7 +141,7 @@ def test_more_ev_sales_never_lower_model_demand(assumptions):
 def test_segments_sum_to_total_and_nothing_is_negative(assumptions):
     df = demand_for_params(assumptions, resolve_parameters(assumptions, "base"), horizon_years(assumptions))
     assert (df["value"] >= 0).all()
-    mag = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet")]
+    mag = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet") & (df["basis"] == "finished")]
     assert set(mag["segment"]) == set(assumptions.structure.segments)
     by_year = mag.groupby("year")["value"].sum()
     assert by_year.equals(total_magnet_t(df))
@@ -93,20 +149,21 @@ def test_segments_sum_to_total_and_nothing_is_negative(assumptions):
 
 def test_a_commercial_segment_is_sales_times_car_motor_equivalents(assumptions):
     """ev_truck = trucks sold x car-motor equivalents x PM share x kg per car motor / 1000."""
-    from forecast import params as P
+    from forecast import params as parameters
     from forecast.drivers import driver_arrays
 
     params = resolve_parameters(assumptions, "base")
     years = horizon_years(assumptions)
     df = demand_for_params(assumptions, params, years)
-    got = df[(df["segment"] == "ev_truck") & (df["material"] == "NdFeB")].set_index("year")["value"]
+    sel = (df["segment"] == "ev_truck") & (df["material"] == "NdFeB") & (df["basis"] == "finished")
+    got = df[sel].set_index("year")["value"]
     drivers = driver_arrays(assumptions.histories(), params, years, assumptions.driver_trends)
     trucks = drivers["ev_commercial_sales.truck"]
-    kg = P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years)
+    kg = parameters.value(params, "ev.motor_kg.BEV", years) * parameters.value(params, "ev.motor_kg_factor", years)
     expected = (
         trucks
-        * P.value(params, "ev.commercial.truck.motor_equivalents", years)
-        * P.value(params, "ev.pm_motor_share", years)
+        * parameters.value(params, "ev.commercial.truck.motor_equivalents", years)
+        * parameters.value(params, "ev.pm_motor_share", years)
         * kg
         / 1000.0
     )

@@ -47,8 +47,10 @@ def test_history_is_kept_and_projection_follows(assumptions):
     assert bev.loc[2023, "value"] == 9_500_000 and bev.loc[2023, "kind"] == "history"
     assert bev.loc[2030, "kind"] == "projection"
     on = d[d["driver"] == "wind_installs.onshore"].set_index("year")
-    assert on.loc[2024, "value"] == 109.0
-    cap = params["drivers.ev_car_market_cap"].value
+    w = assumptions.wind_installations
+    published = w[(w["region"] == "World") & (w["location"] == "onshore") & (w["year"] == 2024)]["value"].iloc[0]
+    assert on.loc[2024, "value"] == published
+    cap = d[d["driver"] == "cars.market"].set_index("year")["value"] * params["drivers.ev_share.saturation"].value
     total = d[d["driver"].str.startswith("ev_car_sales")].groupby("year")["value"].sum()
     assert (total <= cap * 1.0001).all()
 
@@ -65,21 +67,25 @@ def test_sales_multiplier_scales_projection_only(assumptions):
     assert v1[("ev_car_sales.BEV", 2035)] == pytest.approx(1.2 * v0[("ev_car_sales.BEV", 2035)])
 
 
-def test_a_year_given_only_as_a_total_is_history_split_by_the_share(assumptions):
-    """2025 electric car sales are published as BEV + PHEV only: the split follows ev.phev_share_of_sales."""
-    params = resolve_parameters(assumptions, "base")
-    years = np.arange(2020, 2031)
-    d = project_drivers(assumptions.histories(), params, years)
+def test_a_year_given_only_as_a_total_is_history_split_by_the_share(assumptions_copy):
+    """A year published as BEV + PHEV only is history, split by ev.phev_share_of_sales."""
+    from forecast.loading import load_assumptions
+
+    path = assumptions_copy / "series" / "ev_car_sales.csv"
+    lines = path.read_text().splitlines()
+    kept = [ln for ln in lines if not (ln.startswith("2025,World,BEV") or ln.startswith("2025,World,PHEV"))]
+    kept.append("2025,World,total,21200000,vehicles,iea_gevo_2026_data,")
+    path.write_text("\n".join(kept) + "\n")
+    a = load_assumptions(assumptions_copy)
+    params = resolve_parameters(a, "base")
+    d = project_drivers(a.histories(), params, np.arange(2020, 2031))
     ev = d[d["driver"].str.startswith("ev_car_sales")].pivot(index="year", columns="driver", values="value")
     kind = d[d["driver"] == "ev_car_sales.BEV"].set_index("year")["kind"]
-    ev_rows = assumptions.ev_car_sales
-    published = ev_rows[(ev_rows["region"] == "World") & (ev_rows["year"] == 2025)]
-    assert published["powertrain"].tolist() == ["total"]
-    total = float(published["value"].iloc[0])
     phev = float(P.value(params, "ev.phev_share_of_sales", np.array([2025]))[0])
-    assert kind.loc[2025] == "history" and kind.loc[2026] == "projection"
-    assert ev.loc[2025].sum() == pytest.approx(total)
-    assert ev.loc[2025, "ev_car_sales.PHEV"] == pytest.approx(total * phev)
+    assert kind.loc[2025] == "history"
+    assert kind.loc[2026] == "projection"
+    assert ev.loc[2025].sum() == pytest.approx(21_200_000)
+    assert ev.loc[2025, "ev_car_sales.PHEV"] == pytest.approx(21_200_000 * phev)
 
 
 def test_split_years_are_untouched_by_the_share(assumptions):
@@ -90,8 +96,8 @@ def test_split_years_are_untouched_by_the_share(assumptions):
     d1 = project_drivers(assumptions.histories(), flipped, years)
     bev0 = d0[d0["driver"] == "ev_car_sales.BEV"].set_index("year")["value"]
     bev1 = d1[d1["driver"] == "ev_car_sales.BEV"].set_index("year")["value"]
-    assert (bev0.loc[2012:2023] == bev1.loc[2012:2023]).all()
-    assert (bev1.loc[2024:2025] < bev0.loc[2024:2025]).all()
+    assert (bev0.loc[2012:2025] == bev1.loc[2012:2025]).all()
+    assert (bev1.loc[2026:2030] < bev0.loc[2026:2030]).all()
 
 
 def _commercial(assumptions, params, years):
