@@ -94,7 +94,8 @@ def ev_segment_inputs(seg: Segment) -> tuple[str, str, str]:
     calibration and thrifting apply to them as to cars.
     """
     if seg.kind == "ev":
-        return f"ev_car_sales.{seg.powertrain}", f"ev.motors_per_vehicle.{seg.powertrain}", f"ev.motor_kg.{seg.powertrain}"
+        powertrain = seg.powertrain
+        return f"ev_car_sales.{powertrain}", f"ev.motors_per_vehicle.{powertrain}", f"ev.motor_kg.{powertrain}"
     return f"ev_commercial_sales.{seg.mode}", f"ev.commercial.{seg.mode}.motor_equivalents", "ev.motor_kg.BEV"
 
 

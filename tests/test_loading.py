@@ -45,39 +45,39 @@ def test_every_source_has_title_publisher_year_url(assumptions):
 
 
 def test_missing_source_is_named(assumptions_copy):
-    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].pop("source"))
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg.BEV"].pop("source"))
     msgs = _problems(assumptions_copy)
-    assert any("parameters.yaml: ev.motor_kg.source" in m and "Field required" in m for m in msgs)
+    assert any("parameters.yaml: ev.motor_kg.BEV.source" in m and "Field required" in m for m in msgs)
 
 
 def test_unknown_source_id_is_named(assumptions_copy):
-    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(source="nobody_2099"))
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg.BEV"].update(source="nobody_2099"))
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg.source" in m and "nobody_2099" in m for m in msgs)
+    assert any("ev.motor_kg.BEV.source" in m and "nobody_2099" in m for m in msgs)
 
 
 def test_unknown_unit_is_named(assumptions_copy):
-    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(unit="furlongs"))
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg.BEV"].update(unit="furlongs"))
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg.unit" in m and "furlongs" in m for m in msgs)
+    assert any("ev.motor_kg.BEV.unit" in m and "furlongs" in m for m in msgs)
 
 
 def test_negative_value_is_rejected(assumptions_copy):
-    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(value=-1, low=-2))
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg.BEV"].update(value=-1, low=-2))
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg" in m and "negative" in m for m in msgs)
+    assert any("ev.motor_kg.BEV" in m and "negative" in m for m in msgs)
 
 
 def test_non_numeric_value_is_rejected(assumptions_copy):
-    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(value="lots"))
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg.BEV"].update(value="lots"))
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg.value" in m and "lots" in m for m in msgs)
+    assert any("ev.motor_kg.BEV.value" in m and "lots" in m for m in msgs)
 
 
 def test_range_low_above_high_is_rejected(assumptions_copy):
-    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg"].update(low=3.0, high=2.0))
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["ev.motor_kg.BEV"].update(low=3.0, high=2.0))
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg" in m and "low 3.0 > high 2.0" in m for m in msgs)
+    assert any("ev.motor_kg.BEV" in m and "low 3.0 > high 2.0" in m for m in msgs)
 
 
 def test_shares_not_summing_to_one_are_rejected(assumptions_copy):
@@ -129,7 +129,8 @@ def test_a_year_given_as_total_only_is_accepted(assumptions_copy):
     _drop_rows(path, "2020,World,")
     path.write_text(path.read_text() + "2020,World,total,93.0,GW,gwec_gwr_2021,\n")
     a = load_assumptions(assumptions_copy)
-    row = a.wind_installations[(a.wind_installations["year"] == 2020)]
+    w = a.wind_installations
+    row = w[(w["year"] == 2020) & (w["region"] == "World")]
     assert row["location"].tolist() == ["total"] and row["value"].tolist() == [93.0]
 
 
@@ -146,12 +147,12 @@ def test_bad_csv_value_names_row_and_value(assumptions_copy):
 
 def test_every_problem_is_reported_not_just_the_first(assumptions_copy):
     def edit(d):
-        d["ev.motor_kg"].update(unit="furlongs")
-        d["manufacturing.magnet_yield"].update(low=0.9, high=0.1)
+        d["ev.motor_kg.BEV"].update(unit="furlongs")
+        d["manufacturing.machining_yield"].update(low=0.9, high=0.1)
 
     _edit_yaml(assumptions_copy / "parameters.yaml", edit)
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg" in m for m in msgs) and any("manufacturing.magnet_yield" in m for m in msgs)
+    assert any("ev.motor_kg.BEV" in m for m in msgs) and any("manufacturing.machining_yield" in m for m in msgs)
 
 
 def test_invalid_yaml_names_the_line(assumptions_copy):
@@ -177,13 +178,13 @@ def test_scenario_override_of_unknown_or_out_of_range_parameter(assumptions_copy
         d["scenarios"]["bad"] = {
             "description": "x",
             "source": "project_assumption",
-            "overrides": {"no.such": 1.0, "ev.motor_kg": 9.0},
+            "overrides": {"no.such": 1.0, "ev.motor_kg.BEV": 9.0},
         }
 
     _edit_yaml(assumptions_copy / "scenarios.yaml", edit)
     msgs = _problems(assumptions_copy)
     assert any("scenarios.bad.overrides.no.such" in m and "unknown parameter" in m for m in msgs)
-    assert any("scenarios.bad.overrides.ev.motor_kg" in m and "outside its range" in m for m in msgs)
+    assert any("scenarios.bad.overrides.ev.motor_kg.BEV" in m and "outside its range" in m for m in msgs)
 
 
 def test_missing_directory(tmp_path):

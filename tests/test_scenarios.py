@@ -24,7 +24,7 @@ def test_unknown_scenario_names_the_known_ones(assumptions):
 
 def test_what_if_override_out_of_range_is_rejected(assumptions):
     with pytest.raises(ValidationError, match="outside its range"):
-        apply_overrides(resolve_parameters(assumptions, "base"), {"ev.motor_kg": 5.0})
+        apply_overrides(resolve_parameters(assumptions, "base"), {"ev.motor_kg.BEV": 5.0})
 
 
 def test_user_can_add_a_scenario_without_code(assumptions_copy):
@@ -33,7 +33,7 @@ def test_user_can_add_a_scenario_without_code(assumptions_copy):
     data["scenarios"]["heavy_motors"] = {
         "description": "2 kg motors",
         "source": "project_assumption",
-        "overrides": {"ev.motor_kg": 2.0},
+        "overrides": {"ev.motor_kg.BEV": 2.0},
     }
     path.write_text(yaml.safe_dump(data))
     a = load_assumptions(assumptions_copy)

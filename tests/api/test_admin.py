@@ -42,7 +42,7 @@ def changed_dir(tmp_path) -> Path:
     d = tmp_path / "changed"
     shutil.copytree(ROOT / "assumptions", d)
     data = yaml.safe_load((d / "parameters.yaml").read_text())
-    data["ev.motor_kg"]["value"] = round(1.4 + (time.time_ns() % 1000) / 10000, 4)  # a new version each run
+    data["ev.motor_kg.BEV"]["value"] = round(1.4 + (time.time_ns() % 1000) / 10000, 4)  # a new version each run
     (d / "parameters.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return d
 
@@ -98,7 +98,7 @@ def test_refresh_diff_rollback_and_replicas_follow(replicas, changed_dir):
     assert {v["id"]: v["status"] for v in versions}[v0] == "superseded"
     diff = httpx.get(f"{a}/v1/assumptions/versions/{v1}/diff", headers=AUTH).json()
     assert diff["previous"] == v0
-    assert any(c["key"] == "ev.motor_kg" and c["old"] == 1.5 for c in diff["changes"])
+    assert any(c["key"] == "ev.motor_kg.BEV" and c["old"] == 1.5 for c in diff["changes"])
 
     back = httpx.post(f"{a}/v1/assumptions/versions/{v0}/activate", headers=AUTH)
     assert back.status_code == 200 and _version(a) == v0

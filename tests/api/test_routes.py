@@ -129,7 +129,7 @@ def test_what_if_forecast_changes_demand_and_supply(client):
             "scenario": "base",
             "start": 2035,
             "end": 2035,
-            "overrides": {"ev.motor_kg": 2.0},
+            "overrides": {"ev.motor_kg.BEV": 2.0},
             "extra_projects": [
                 {
                     "id": "big_plant",
@@ -156,7 +156,7 @@ def test_what_if_forecast_changes_demand_and_supply(client):
 @pytest.mark.parametrize(
     "body, parameter",
     [
-        ({"overrides": {"ev.motor_kg": 9.0}}, "overrides.ev.motor_kg"),
+        ({"overrides": {"ev.motor_kg.BEV": 9.0}}, "overrides.ev.motor_kg.BEV"),
         ({"overrides": {"no.such.parameter": 1.0}}, "overrides.no.such.parameter"),
         ({"scenario": "nope"}, "scenario"),
         ({"start": 1990}, "start"),

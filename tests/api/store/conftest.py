@@ -117,7 +117,7 @@ def edit_parameter(directory: Path, name: str, **fields) -> None:
 def changed_dir(tmp_path) -> Path:
     """Bundled assumptions with one sourced change: 1.6 kg of magnet per EV motor."""
     d = copy_assumptions(tmp_path / "changed")
-    edit_parameter(d, "ev.motor_kg", value=1.6)
+    edit_parameter(d, "ev.motor_kg.BEV", value=1.6)
     return d
 
 

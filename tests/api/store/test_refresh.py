@@ -56,7 +56,7 @@ def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_
     assert {v.short_id: v.status for v in store.versions()}[before.short_id] == "superseded"
     d = store.diff(after.short_id)
     assert d["previous"] == before.short_id
-    change = next(c for c in d["changes"] if c["key"] == "ev.motor_kg")
+    change = next(c for c in d["changes"] if c["key"] == "ev.motor_kg.BEV")
     assert (change["field"], change["old"], change["new"], change["source"]) == (
         "value",
         1.5,
@@ -95,10 +95,10 @@ def _bad(kind: str, d: Path) -> str:
         p.write_text(p.read_text().replace("2023,World,BEV,9500000", "2023,World,BEV,NaN"))
         return "ev_car_sales.csv"
     if kind == "negative":
-        edit_parameter(d, "ev.motor_kg", value=-1.0, low=-2.0)
+        edit_parameter(d, "ev.motor_kg.BEV", value=-1.0, low=-2.0)
         return "negative"
     if kind == "unit_changed":
-        edit_parameter(d, "ev.motor_kg", unit="motors_per_vehicle")
+        edit_parameter(d, "ev.motor_kg.BEV", unit="motors_per_vehicle")
         return "unit changed"
     if kind == "missing_source":
         p = d / "parameters.yaml"
