@@ -79,7 +79,9 @@ def intensity(params: ParamSet, name: str, years: np.ndarray) -> np.ndarray:
 
 def wind_intensity_t_per_mw(params: ParamSet, location: str, years: np.ndarray) -> np.ndarray:
     """Fleet-average t/MW (finished magnet) of new turbines at a location (onshore/offshore) by year."""
-    shares = {d: parameters.value(params, f"wind.{location}.share.{d}", years) for d in parameters.DRIVETRAINS}
+    names = {d: f"wind.{location}.share.{d}" for d in parameters.DRIVETRAINS}
+    normalised = parameters.normalised_shares(params, list(names.values()), years)
+    shares = {d: normalised[n] for d, n in names.items()}
     t_mw = {d: intensity(params, f"wind.t_per_mw.{d}", years) for d in parameters.PM_DRIVETRAINS}
     return wind_t_per_mw(shares, t_mw)
 

@@ -17,6 +17,7 @@ from forecast.params import ParamSet
 from forecast.schemas import Assumptions
 
 HINDCAST_COLUMNS = ["year", "model_t", "published_t", "error", "source", "note"]
+END_USE_COLUMNS = ["year", "end_use", "segments", "model_t", "published_t", "error", "source", "note"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Hindcast:
 
     basis: str
     rows: pd.DataFrame = field(repr=False)  # HINDCAST_COLUMNS
+    end_uses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=END_USE_COLUMNS), repr=False)
 
     @property
     def mape(self) -> float:
@@ -34,7 +36,8 @@ class Hindcast:
     def to_dict(self) -> dict:
         """JSON-ready: {basis, mape, rows: [{year, model_t, published_t, error, source, note}]}."""
         rows = self.rows.replace({np.nan: None}).to_dict(orient="records")
-        return {"basis": self.basis, "mape": self.mape, "n_years": len(rows), "rows": rows}
+        end_uses = self.end_uses.replace({np.nan: None}).to_dict(orient="records")
+        return {"basis": self.basis, "mape": self.mape, "n_years": len(rows), "rows": rows, "end_uses": end_uses}
 
 
 def published_world(a: Assumptions) -> pd.DataFrame:
@@ -61,4 +64,27 @@ def hindcast(a: Assumptions, params: ParamSet, basis: str | None = None) -> Hind
         published_t=published["value"].to_numpy(dtype=float),
     )
     rows["error"] = rows["model_t"] / rows["published_t"] - 1.0
-    return Hindcast(basis, rows[HINDCAST_COLUMNS].reset_index(drop=True))
+    return Hindcast(basis, rows[HINDCAST_COLUMNS].reset_index(drop=True), end_use_check(a, params))
+
+
+def end_use_check(a: Assumptions, params: ParamSet) -> pd.DataFrame:
+    """Published end-use tonnages (wind, electric vehicles, air conditioners...) against the model's segments.
+
+    Each published row names the model segments it covers; the model's tonnage is their sum on the
+    row's basis. Sources define end uses differently (the notes say how), so these rows inform the
+    base-year mix and are not part of the MAPE.
+    """
+    uses = a.ndfeb_end_use
+    if uses.empty:
+        return pd.DataFrame(columns=END_USE_COLUMNS)
+    years = np.array(sorted({int(y) for y in uses["year"]}))
+    demand = demand_for_params(a, params, years)
+    magnet = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet")]
+    by = magnet.set_index(["basis", "segment", "year"])["value"]
+    model = [
+        float(sum(by.loc[(row.basis, seg, int(row.year))] for seg in str(row.segments).split("+")))
+        for row in uses.itertuples()
+    ]
+    out = uses.assign(model_t=model, published_t=uses["value"].astype(float))
+    out["error"] = out["model_t"] / out["published_t"] - 1.0
+    return out[END_USE_COLUMNS].sort_values(["end_use", "year"]).reset_index(drop=True)

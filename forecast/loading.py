@@ -146,7 +146,8 @@ def _read_series(root: Path, spec: SeriesSpec, problems: list[Problem]) -> pd.Da
         problems.append(
             Problem(rel, f"row {r['_line']}", f"duplicate year {r['year']} for {'/'.join(str(r[k]) for k in keys)}")
         )
-    problems.extend(_coverage_problems(spec, df[~dup]))
+    if spec.consecutive:
+        problems.extend(_coverage_problems(spec, df[~dup]))
     return df[~dup].drop(columns=["_line"]).reset_index(drop=True)
 
 
@@ -268,6 +269,8 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
             if name not in parameters:
                 problems.append(Problem("parameters.yaml", name, "missing; the model needs this parameter"))
     if structure is not None:
+        problems.extend(_structure_problems(structure, parameters, a))
+    if structure is not None:
         for el, spec in structure.elements.items():
             if spec.source not in sources:
                 problems.append(Problem("structure.yaml", f"elements.{el}.source", f"unknown source {spec.source!r}"))
@@ -316,6 +319,78 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                 problems.extend(_pydantic_problems("scenarios.yaml", where, err))
         for msg in P.share_sum_errors(merged, years, SHARE_TOLERANCE):
             problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
+
+
+INTENSITY_UNITS: frozenset[str] = frozenset({"kg_per_unit", "kg_per_vehicle", "kg_per_motor", "t_per_MW"})
+
+
+def _structure_problems(structure: Structure, parameters: dict[str, Parameter], a: dict[str, Any]) -> list[Problem]:
+    """Segments name known drivers and magnet intensities on a declared basis; series name known drivers."""
+    out: list[Problem] = []
+    drivers = {f"units.{n}" for n in structure.unit_drivers} | {
+        "cars.market",
+        "cars.electric",
+        "cars.non_plugin",
+        "cars.HEV",
+        "ev_car_sales.BEV",
+        "ev_car_sales.PHEV",
+    }
+    for name, seg in structure.segments.items():
+        where = f"segments.{name}"
+        if seg.kind == "units" and seg.driver not in drivers:
+            out.append(
+                Problem(
+                    "structure.yaml",
+                    f"{where}.driver",
+                    f"unknown driver {seg.driver!r}; expected one of {sorted(drivers)}",
+                )
+            )
+        intensities = [seg.intensity] if seg.intensity else []
+        if seg.kind == "ev":
+            intensities.append(f"ev.motor_kg.{seg.powertrain}")
+        for p_name in intensities:
+            p = parameters.get(str(p_name))
+            if p is None:
+                continue
+            if p.unit not in INTENSITY_UNITS:
+                out.append(
+                    Problem(
+                        "parameters.yaml",
+                        f"{p_name}.unit",
+                        f"{p.unit!r} is not a magnet intensity; expected one of {sorted(INTENSITY_UNITS)}",
+                    )
+                )
+            if p.basis is None:
+                out.append(
+                    Problem(
+                        "parameters.yaml",
+                        f"{p_name}.basis",
+                        "missing; expected the magnet basis its source publishes (finished, blank or alloy)",
+                    )
+                )
+    units = a.get("unit_sales")
+    if units is not None and not units.empty:
+        for driver in sorted(set(units["driver"]) - set(structure.unit_drivers)):
+            out.append(
+                Problem(
+                    "series/unit_sales.csv",
+                    f"driver {driver}",
+                    f"unknown driver; expected one of {sorted(structure.unit_drivers)} (structure.yaml unit_drivers)",
+                )
+            )
+    uses = a.get("ndfeb_end_use")
+    if uses is not None and not uses.empty:
+        for value in sorted(set(uses["segments"])):
+            unknown = [s for s in str(value).split("+") if s not in structure.segments]
+            if unknown:
+                out.append(
+                    Problem(
+                        "series/ndfeb_end_use.csv",
+                        f"segments {value}",
+                        f"unknown segments {unknown}; expected names from structure.yaml",
+                    )
+                )
+    return out
 
 
 class _AnySource(dict):

@@ -140,12 +140,25 @@ def scalar(params: ParamSet, name: str) -> float:
 
 
 def share_sum_errors(params: ParamSet, years: np.ndarray, tol: float) -> list[str]:
-    """Share groups whose members do not sum to 1 within tol at some year."""
+    """Share groups whose members do not sum to 1 within tol at some anchor year inside ``years``.
+
+    Between anchors each member is interpolated on its own, so the model normalises a group by its
+    sum (:func:`normalised_shares`); the data must add up where it is given.
+    """
     errors = []
     for group, members in share_groups(params).items():
-        total = sum(at_years(params[m], years) for m in members)
+        anchors = sorted({y for m in members for y in (params[m].trajectory or {})} & {int(y) for y in years})
+        at = np.array(anchors or [int(years[0])])
+        total = sum(at_years(params[m], at) for m in members)
         bad = np.abs(total - 1.0) > tol
         if np.any(bad):
-            y = int(years[np.argmax(bad)])
+            y = int(at[np.argmax(bad)])
             errors.append(f"{group}.*: shares sum to {float(total[np.argmax(bad)]):.4f} in {y}, expected 1")
     return errors
+
+
+def normalised_shares(params: ParamSet, names: list[str], years: np.ndarray) -> dict[str, np.ndarray]:
+    """Members of a share group at each year, divided by their sum so they add up to 1 between anchors [-]."""
+    raw = {n: value(params, n, years) for n in names}
+    total = sum(raw.values())
+    return {n: v / total for n, v in raw.items()}

@@ -306,6 +306,15 @@ class NdfebHistoryRow(SeriesRow):
     unit: Literal["t"]
 
 
+class EndUseRow(SeriesRow):
+    """A published NdFeB tonnage of one end use [t/yr], and the model segments it covers ("a+b")."""
+
+    end_use: str = Field(pattern=r"^[a-z0-9_]+$")
+    segments: str = Field(pattern=r"^[a-z0-9_]+(\+[a-z0-9_]+)*$")
+    basis: Literal["finished", "blank", "alloy"]
+    unit: Literal["t"]
+
+
 @dataclass(frozen=True)
 class SeriesSpec:
     """One history file: the Assumptions attribute, its path, its row schema and the column beside region."""
@@ -314,6 +323,8 @@ class SeriesSpec:
     path: str
     row: type[SeriesRow]
     part: str
+    # Driver series need every year from first to last; point observations (end-use tonnages) do not.
+    consecutive: bool = True
 
     @property
     def keys(self) -> tuple[str, str]:
@@ -336,6 +347,7 @@ SERIES: tuple[SeriesSpec, ...] = (
     SeriesSpec("wind_installations", "series/wind_installations.csv", WindRow, "location"),
     SeriesSpec("unit_sales", "series/unit_sales.csv", UnitSalesRow, "driver"),
     SeriesSpec("ndfeb_history", "series/ndfeb_history.csv", NdfebHistoryRow, "basis"),
+    SeriesSpec("ndfeb_end_use", "series/ndfeb_end_use.csv", EndUseRow, "end_use", consecutive=False),
 )
 
 
@@ -402,6 +414,7 @@ class Assumptions(BaseModel):
     wind_installations: pd.DataFrame  # year, region, location, value [GW]
     unit_sales: pd.DataFrame  # year, region, driver, value [vehicles or units]
     ndfeb_history: pd.DataFrame  # year, region, basis, value [t NdFeB]
+    ndfeb_end_use: pd.DataFrame  # year, region, end_use, segments, basis, value [t NdFeB]
     projects: list[SupplyProject] = Field(default_factory=list)
     # Ensemble driver projections (forecast.backtest.driver_trends); empty = the capped logistic fit.
     driver_trends: dict[str, pd.DataFrame] = Field(default_factory=dict)
