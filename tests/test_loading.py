@@ -233,3 +233,37 @@ def test_every_segment_needs_a_lifetime_for_the_end_of_life_model(assumptions_co
     _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d.pop("lifetime.ev_truck.mean_years"))
     msgs = _problems(assumptions_copy)
     assert "parameters.yaml: lifetime.ev_truck.mean_years: missing; the model needs this parameter" in msgs
+
+
+def test_an_intensity_in_a_unit_that_is_not_magnet_per_unit_is_named(assumptions_copy):
+    _edit_yaml(
+        assumptions_copy / "parameters.yaml", lambda d: d["robots.industrial.kg_per_unit"].update(unit="fraction")
+    )
+    msgs = _problems(assumptions_copy)
+    assert any("robots.industrial.kg_per_unit.unit" in m and "not a magnet intensity" in m for m in msgs), msgs
+
+
+def test_an_intensity_without_its_basis_is_named(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d["aircon.kg_per_inverter_unit"].pop("basis"))
+    msgs = _problems(assumptions_copy)
+    assert any("aircon.kg_per_inverter_unit.basis" in m and "finished, blank or alloy" in m for m in msgs), msgs
+
+
+def test_a_missing_segment_input_is_named(assumptions_copy):
+    _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d.pop("e2w.kg_per_vehicle"))
+    msgs = _problems(assumptions_copy)
+    assert any("e2w.kg_per_vehicle" in m and "missing" in m for m in msgs), msgs
+
+
+def test_a_hole_in_a_unit_driver_series_names_the_years(assumptions_copy):
+    path = assumptions_copy / "series" / "unit_sales.csv"
+    _drop_rows(path, "2019,World,industrial_robots,")
+    msgs = _problems(assumptions_copy)
+    assert any("unit_sales.csv" in m and "World/industrial_robots" in m and "[2019]" in m for m in msgs), msgs
+
+
+def test_a_unit_series_row_for_an_undeclared_driver_is_named(assumptions_copy):
+    path = assumptions_copy / "series" / "unit_sales.csv"
+    path.write_text(path.read_text() + "2020,World,toasters,1000,units,idc_smartphones,\n")
+    msgs = _problems(assumptions_copy)
+    assert any("unit_sales.csv" in m and "toasters" in m and "unknown driver" in m for m in msgs), msgs
