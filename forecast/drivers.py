@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -137,6 +138,24 @@ def _split_projection(
 def smooth_path(
     observed: Mapping[int, float], anchors: Mapping[int, float], years: np.ndarray, tail: int
 ) -> np.ndarray:
+    """Cached :func:`compute_smooth_path` (scenarios and what-if requests share most driver paths)."""
+    return _smooth_path_cached(
+        tuple(sorted(observed.items())), tuple(sorted(anchors.items())), tuple(int(y) for y in years), tail
+    )
+
+
+@lru_cache(maxsize=1024)
+def _smooth_path_cached(
+    observed: tuple[tuple[int, float], ...], anchors: tuple[tuple[int, float], ...], years: tuple[int, ...], tail: int
+) -> np.ndarray:
+    out = compute_smooth_path(dict(observed), dict(anchors), np.array(years), tail)
+    out.setflags(write=False)
+    return out
+
+
+def compute_smooth_path(
+    observed: Mapping[int, float], anchors: Mapping[int, float], years: np.ndarray, tail: int
+) -> np.ndarray:
     """Observed values, and a smooth path through the published or stated anchors elsewhere [unit of the values].
 
     The path is a monotone cubic (PCHIP) through the logarithms of the anchors outside the observed
@@ -256,9 +275,10 @@ def unit_driver_arrays(units: pd.DataFrame, names: Sequence[str], params: ParamS
     Each is its published history, then a smooth path through ``drivers.<name>.anchors``.
     """
     tail = int(parameters.scalar(params, "drivers.smooth_tail_years"))
+    world = world_history(units, "driver")
     out: FlaggedArrays = {}
     for name in names:
-        obs = observed_world(units, "driver", name)
+        obs = world.get(name, {})
         anchors = params[f"drivers.{name}.anchors"].trajectory or {}
         out[name] = (smooth_path(obs, anchors, years, tail), np.isin(years, list(obs)))
     return out
@@ -332,8 +352,9 @@ def _flagged(
             wind_installation_arrays(histories["wind_installations"], params, years, t.get("wind_installations")),
         ),
     ]
+    arrays = unit_driver_arrays(units, list(unit_drivers), params, years)
     for name, unit in unit_drivers.items():
-        out.append(("units", unit, unit_driver_arrays(units, [name], params, years)))
+        out.append(("units", unit, {name: arrays[name]}))
     return out
 
 

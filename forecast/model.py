@@ -60,7 +60,8 @@ def tidy(series: Mapping[tuple[str, ...], np.ndarray], years: np.ndarray) -> pd.
     n = len(years)
     frame: dict[str, np.ndarray] = {"year": np.tile(years, len(keys))}
     for i, col in enumerate(KEY_COLUMNS):
-        frame[col] = np.repeat([k[i] for k in keys], n)
+        # object arrays become pandas strings several times faster than numpy unicode arrays
+        frame[col] = np.repeat(np.array([k[i] for k in keys], dtype=object), n)
     frame["value"] = (
         np.concatenate([np.broadcast_to(series[k], (n,)) for k in keys]) if keys else np.array([], dtype=float)
     )
