@@ -265,7 +265,19 @@ class HindcastRow(BaseModel):
     note: str | None = None
 
 
+class EndUseRow(BaseModel):
+    year: int
+    end_use: str
+    segments: str = Field(description="Model segments the published figure covers, joined by '+'.")
+    model_t: float
+    published_t: float
+    error: float
+    source: str
+    note: str | None = None
+
+
 class HindcastResponse(Versioned):
+    end_uses: list[EndUseRow] = Field(description="Published end-use tonnages against the model's segments.")
     basis: Literal["finished", "blank", "alloy"]
     mape: float = Field(description="Mean absolute percentage error over the published years (fraction).")
     n_years: int

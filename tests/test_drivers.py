@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecast import params as P
@@ -154,6 +154,7 @@ def test_the_iea_steps_scenario_follows_the_published_path_for_electric_cars(ass
     assert t_base.loc[2030] != pytest.approx(anchors[2030])  # the base is the fitted trend, not the path
 
 
+@settings(deadline=None)
 @given(w=st.floats(0.0, 1.0))
 def test_the_steps_weight_blends_trend_and_path_linearly(assumptions, w):
     years = np.arange(2020, 2041)
