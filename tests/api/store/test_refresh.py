@@ -43,7 +43,8 @@ def test_first_refresh_activates_and_the_same_again_changes_nothing(store):
     active = store.active()
     assert active.status == "active" and active.origin == "bundled"
     again = refresh(store, str(BUNDLED), SETTINGS)
-    assert again.status == "unchanged" and again.version == active.short_id
+    assert again.status == "unchanged", again
+    assert again.version == active.short_id
     assert len(store.versions()) == 1
 
 
