@@ -75,13 +75,24 @@ def china_supply_table(a: Assumptions, params: ParamSet, years: np.ndarray) -> p
         rows = c[(c["stage"] == stage) & (c["material"] == material)]
         value, kind = _projected(rows.set_index("year")["value"], P.value(params, growth, years), years)
         unit = "t_NdFeB_magnet" if material == "NdFeB" else "t_REO"
-        frames.append(pd.DataFrame({"year": years, "stage": stage, "material": material, "unit": unit, "value_t": value, "kind": kind}))
+        frames.append(
+            pd.DataFrame(
+                {"year": years, "stage": stage, "material": material, "unit": unit, "value_t": value, "kind": kind}
+            )
+        )
         if stage == "magnet":
             grade = a.structure.supply_grade
             metal = value * ndpr_fraction(params, grade, years) / P.value(params, "manufacturing.magnet_yield", years)
             frames.append(
                 pd.DataFrame(
-                    {"year": years, "stage": "metal", "material": "NdPr", "unit": "t_NdPr_metal", "value_t": metal, "kind": "derived"}
+                    {
+                        "year": years,
+                        "stage": "metal",
+                        "material": "NdPr",
+                        "unit": "t_NdPr_metal",
+                        "value_t": metal,
+                        "kind": "derived",
+                    }
                 )
             )
     return pd.concat(frames, ignore_index=True)[CHINA_COLUMNS]
@@ -112,7 +123,9 @@ def recycled_by_material(
     material re-enters as alloy or oxide, so the magnets made from it are already in the output lines.
     """
     magnet_yield = P.value(params, "manufacturing.magnet_yield", years)
-    swarf_alloy = R.scrap_recycled_t(world_magnets_t, magnet_yield, P.value(params, "recycling.scrap_recovery_rate", years))
+    swarf_alloy = R.scrap_recycled_t(
+        world_magnets_t, magnet_yield, P.value(params, "recycling.scrap_recovery_rate", years)
+    )
     magnet_eq = swarf_alloy * magnet_yield + world_eol_t
     grade, elements = a.structure.supply_grade, a.structure.elements
     return {
@@ -144,7 +157,10 @@ def balance_table(
     frames = []
     for material in BALANCE_MATERIALS:
         demand = (
-            world_demand[world_demand["material"] == material].set_index("year")["demand_t"].reindex(years, fill_value=0.0).to_numpy()
+            world_demand[world_demand["material"] == material]
+            .set_index("year")["demand_t"]
+            .reindex(years, fill_value=0.0)
+            .to_numpy()
         )
         supply = china[material][0] + rest_of_world[material] + recycled[material]
         frames.append(

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.backtest import DriverFits, driver_trends
-from forecast.calibration import CalibrationResult, calibrate
 from forecast import params as P
+from forecast.backtest import DriverFits, driver_trends
 from forecast.balance import balance_table, china_supply_table
+from forecast.calibration import CalibrationResult, calibrate
 from forecast.gap import demand_by_material, eol_recyclable_t, gap_for_params
 from forecast.model import demand_for_params, forecast_all, horizon_years
-from forecast.params import ParamSet
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
+from forecast.params import ParamSet
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import LOCATED, project_table, stage_capacity, supply_quantile_table
@@ -62,9 +62,7 @@ def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
     return d
 
 
-def demand_inputs(
-    a: Assumptions, params: ParamSet, years: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """What gap and balance take from the demand side: demand by region and material, and the
     end-of-life magnet-equivalent recovered outside China and worldwide [t/yr]."""
     first = min(a.model.horizon.stock_first_year, int(years.min()))

@@ -91,5 +91,7 @@ def element_oxide_per_magnet(
     frac = P.value(params, f"composition.{grade}.{element}", years)
     if element in ("Dy", "Tb"):
         frac = frac * P.value(params, "composition.heavy_re_factor", years)
-    yields = P.value(params, "manufacturing.magnet_yield", years) * P.value(params, "refining.oxide_to_metal_yield", years)
+    yields = P.value(params, "manufacturing.magnet_yield", years) * P.value(
+        params, "refining.oxide_to_metal_yield", years
+    )
     return frac / yields * factor

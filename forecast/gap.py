@@ -163,21 +163,36 @@ def gap_for_params(
             nxt, nxt_t = next_tightest(chain_in)
             if w == "risked":
                 binding[chain] = pd.DataFrame(
-                    {"year": years, "binding_stage": bind, "binding_stage_t": out, "next_stage": nxt, "next_stage_t": nxt_t}
+                    {
+                        "year": years,
+                        "binding_stage": bind,
+                        "binding_stage_t": out,
+                        "next_stage": nxt,
+                        "next_stage_t": nxt_t,
+                    }
                 )
             for s in (*CHAIN, "recycling", "chain"):
                 v = {"recycling": recycled, "chain": out}.get(s, ndfeb.get(s))
                 for material, factor in (("NdFeB", 1.0), ("NdPr", ox_per_magnet)):
                     supply_rows.append(
                         pd.DataFrame(
-                            {"year": years, "chain": chain, "stage": s, "weighting": w, "material": material, "value": v * factor}
+                            {
+                                "year": years,
+                                "chain": chain,
+                                "stage": s,
+                                "weighting": w,
+                                "material": material,
+                                "value": v * factor,
+                            }
                         )
                     )
             for el in ("Dy", "Tb"):
                 sep = idx.loc[(chain, el, "separation", w)].reindex(years).to_numpy()
                 for s in ("separation", "chain"):
                     supply_rows.append(
-                        pd.DataFrame({"year": years, "chain": chain, "stage": s, "weighting": w, "material": el, "value": sep})
+                        pd.DataFrame(
+                            {"year": years, "chain": chain, "stage": s, "weighting": w, "material": el, "value": sep}
+                        )
                     )
     supply = pd.concat(supply_rows, ignore_index=True)
     keys = ["year", "chain", "stage", "material"]

@@ -250,9 +250,9 @@ def _project_problems(where: str, err: ValidationError) -> list[Problem]:
     out = []
     for p in _pydantic_problems(PROJECTS_FILE, where, err):
         if p.location == where:
-            field = next((f for f in ("capacity", "unit", "basis") if f in p.message), "unit")
-            field = "basis" if "basis" in p.message else ("ndpr_share_of_treo" if "share" in p.message else field)
-            p = Problem(p.file, f"{where}.{field}", p.message)
+            message = p.message.removeprefix("Value error, ")
+            field = "basis" if "basis" in message else ("ndpr_share_of_treo" if "share" in message else "unit")
+            p = Problem(p.file, f"{where}.{field}", message)
         out.append(p)
     return out
 
@@ -308,13 +308,20 @@ def _read_output(root: Path, projects: list[SupplyProject], problems: list[Probl
         where = f"row {lines[i]}"
         p = by_id.get(row.id)
         if p is None:
-            problems.append(Problem(OUTPUT_FILE, f"{where}.id", f"unknown project id {row.id!r}; expected an id from {PROJECTS_FILE}"))
+            problems.append(
+                Problem(
+                    OUTPUT_FILE, f"{where}.id", f"unknown project id {row.id!r}; expected an id from {PROJECTS_FILE}"
+                )
+            )
             continue
         if row.unit != p.unit:
-            problems.append(Problem(OUTPUT_FILE, f"{where}.unit", f"got {row.unit!r}; expected the project's unit {p.unit!r}"))
+            problems.append(
+                Problem(OUTPUT_FILE, f"{where}.unit", f"got {row.unit!r}; expected the project's unit {p.unit!r}")
+            )
             continue
         nameplate = site_nameplate(p, projects, row.year)
-        if nameplate is not None and row.value > nameplate * (1 + SHARE_TOLERANCE) and not row.note:
+        noted = isinstance(row.note, str) and row.note.strip() != ""
+        if nameplate is not None and row.value > nameplate * (1 + SHARE_TOLERANCE) and not noted:
             problems.append(
                 Problem(
                     OUTPUT_FILE,
@@ -328,7 +335,9 @@ def _read_output(root: Path, projects: list[SupplyProject], problems: list[Probl
     out = df.iloc[keep].reset_index(drop=True)
     dup = out.duplicated(["id", "year"], keep="first")
     for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(Problem(OUTPUT_FILE, f"row {lines[keep[i]]}", f"second value for {out.loc[i, 'id']} {out.loc[i, 'year']}"))
+        problems.append(
+            Problem(OUTPUT_FILE, f"row {lines[keep[i]]}", f"second value for {out.loc[i, 'id']} {out.loc[i, 'year']}")
+        )
     return out[~dup].reset_index(drop=True)
 
 
@@ -363,7 +372,11 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                     f"unknown source {p.source!r}; expected an id from sources.yaml",
                 )
             )
-    for path, table in [*((spec.path, a[spec.name]) for spec in SERIES), (OUTPUT_FILE, a["project_output"]), (CHINA_FILE, a["china_supply"])]:
+    for path, table in [
+        *((spec.path, a[spec.name]) for spec in SERIES),
+        (OUTPUT_FILE, a["project_output"]),
+        (CHINA_FILE, a["china_supply"]),
+    ]:
         for src in sorted(s for s in set(table["source"]) if s not in sources) if not table.empty else []:
             problems.append(Problem(path, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
     structure: Structure | None = a.get("structure")

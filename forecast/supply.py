@@ -186,7 +186,9 @@ def project_supply(a: Assumptions, params: ParamSet, years: np.ndarray) -> pd.Da
     for p in a.projects:
         eq = material_factors(p, a, params, years)["NdFeB"]
         for weighting in WEIGHTINGS:
-            native = capacity_native(p, years) if weighting == "nameplate" else risked_native(p, a, params, years, history)
+            native = (
+                capacity_native(p, years) if weighting == "nameplate" else risked_native(p, a, params, years, history)
+            )
             frames.append(
                 pd.DataFrame(
                     {
@@ -352,8 +354,16 @@ def project_table(a: Assumptions, params: ParamSet) -> pd.DataFrame:
     history = output_history(a)
     rows = []
     for p in a.projects:
-        d = p.model_dump(exclude={"status_source_url", "financing_source_url", "own_feed", "dy_share_of_treo",
-                                  "tb_share_of_treo", "years_to_full"})
+        d = p.model_dump(
+            exclude={
+                "status_source_url",
+                "financing_source_url",
+                "own_feed",
+                "dy_share_of_treo",
+                "tb_share_of_treo",
+                "years_to_full",
+            }
+        )
         h = history.get(p.id, {})
         prob, delay = risk(params, p.status, p.financing)
         rows.append(
