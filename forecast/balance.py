@@ -48,6 +48,8 @@ def _projected(history: pd.Series, growth: np.ndarray, years: np.ndarray) -> tup
     known = h.index.to_numpy()
     logs = np.interp(years, known, np.log(h.to_numpy()))
     value = np.exp(logs)
+    published = np.isin(years, known)
+    value[published] = h.reindex(years[published]).to_numpy()  # exactly as published, not via logs
     last, last_v = int(known.max()), float(h.iloc[-1])
     after = years > last
     if after.any():
