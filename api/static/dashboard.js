@@ -94,6 +94,7 @@ async function drawBalance(scenario) {
   ];
   const unit = material === "NdFeB" ? "t NdFeB" : `t ${material} oxide`;
   await Plotly.newPlot("chart-balance", traces, { ...LAYOUT, barmode: "stack", yaxis: { title: unit } }, CONFIG);
+  document.getElementById("chart-balance").dataset.material = material;
   markDrawn("chart-balance");
 }
 

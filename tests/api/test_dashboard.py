@@ -78,7 +78,7 @@ def test_dashboard_draws_every_chart_without_console_errors(server, browser):
     assert binding and all(s in binding[0].text for s in ("t,", "next"))
     Select(browser.find_element(By.ID, "balance-material")).select_by_value("Dy")
     WebDriverWait(browser, PAGE_TIMEOUT_S).until(
-        lambda d: "Dy" in d.execute_script("return document.getElementById('chart-balance').layout.yaxis.title.text")
+        lambda d: d.execute_script("return document.getElementById('chart-balance').dataset.material") == "Dy"
     )
 
     Select(browser.find_element(By.ID, "scenario")).select_by_value("rare_earth_free")
