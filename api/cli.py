@@ -20,16 +20,18 @@ from api.store.locks import LockBusy
 from api.store.refresh import refresh as run_refresh
 from api.store.repository import Store, UnknownVersion
 from forecast.backtest import DriverFits, with_fitted_drivers
+from forecast.balance import BALANCE_MATERIALS
+from forecast.bundle import gap_and_balance
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.composition import OXIDE_BASIS
-from forecast.gap import GAP_STAGES, REGIONS, gap_table
+from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
 from forecast.hindcast import hindcast as hindcast_report
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
-from forecast.supply import CHAIN, stage_capacity, supply_quantile_table
+from forecast.supply import CHAIN, CHAINS, stage_capacity, supply_quantile_table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="NdFeB magnet and rare-earth demand outlook.")
 assumptions_app = typer.Typer(no_args_is_help=True, help="Work with assumption directories.")
@@ -271,30 +273,36 @@ def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
 
 @app.command()
 def supply(
-    stage: Annotated[str | None, typer.Option(help="mine, separation, metal_alloy, magnet or recycling.")] = None,
-    weighting: Annotated[Weighting, typer.Option(help="nameplate or risked (probability x delay).")] = Weighting.risked,
+    stage: Annotated[str | None, typer.Option(help="mine, separation, metal, alloy, magnet or recycling.")] = None,
+    weighting: Annotated[
+        Weighting, typer.Option(help="nameplate, or risked (probability x delay x utilisation; output history).")
+    ] = Weighting.risked,
+    chain: Annotated[str, typer.Option(help="outside_china or china_free.")] = "outside_china",
     start: Annotated[int | None, typer.Option(help="First year.")] = None,
     end: Annotated[int | None, typer.Option(help="Last year.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
 ) -> None:
-    """Planned non-Chinese capacity by stage [t/yr]: NdFeB-equivalent, NdPr / Dy / Tb oxide."""
+    """Supply outside China by stage [t/yr]: NdFeB-equivalent, NdPr / Dy / Tb oxide."""
     a, _ = _fitted(_load())
     _choice("--stage", stage, (*CHAIN, "recycling"))
+    _choice("--chain", chain, CHAINS)
     s, e = _check_years(a, start, end)
     params = resolve_parameters(a, "base", calibrate(a).calibrated)
     years = horizon_years(a, s, e)
     cap = stage_capacity(a, params, years)
-    cap = cap[cap["weighting"] == weighting.value]
+    cap = cap[(cap["weighting"] == weighting.value) & (cap["chain"] == chain)]
     if weighting is Weighting.risked:
-        cap = cap.merge(supply_quantile_table(a, params, years), on=["year", "stage", "material"], how="left")
+        q = supply_quantile_table(a, params, years)
+        cap = cap.merge(q, on=["year", "chain", "stage", "material"], how="left")
     if stage:
         cap = cap[cap["stage"] == stage]
     cap = cap.rename(columns={"value": "capacity_t"})
     if not _machine_readable(cap, fmt):
         m = cap[cap["material"] == "NdFeB"]
         wide = m.pivot_table(index="year", columns="stage", values="capacity_t", aggfunc="sum")
+        wide = wide[[c for c in (*CHAIN, "recycling") if c in wide.columns]]
         typer.echo(
-            f"Non-Chinese capacity, {weighting.value}, t NdFeB-equivalent per year\n"
+            f"Supply outside China ({chain}), {weighting.value}, t NdFeB-equivalent per year\n"
             + wide.round(0).astype("int64").to_string()
         )
 
@@ -323,6 +331,7 @@ def drivers(
 @app.command()
 def gap(
     scenario: Annotated[str, typer.Option(help="Scenario name.")] = "base",
+    chain: Annotated[str, typer.Option(help="outside_china or china_free.")] = "outside_china",
     stage: Annotated[str | None, typer.Option(help="A chain stage, recycling, or chain (deliverable output).")] = None,
     region: Annotated[str, typer.Option(help="world or ex_china.")] = "ex_china",
     material: Annotated[str, typer.Option(help="NdFeB, NdPr, Dy or Tb (table view).")] = "NdFeB",
@@ -331,21 +340,56 @@ def gap(
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
     drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
-    """Demand against non-Chinese supply: gap, coverage and the binding stage, per year."""
+    """Demand against supply outside China: gap, coverage and the binding stage of a chain, per year."""
+    _choice("--chain", chain, CHAINS)
     _choice("--stage", stage, GAP_STAGES)
     _choice("--region", region, REGIONS)
-    _choice("--material", material, ("NdFeB", "NdPr", "Dy", "Tb"))
+    _choice("--material", material, GAP_MATERIALS)
     a, s, e = _open_scenario(scenario, start, end, drivers)
-    g = gap_table(a, scenario, calibrate(a).calibrated, horizon_years(a, s, e))
-    g = g[g["region"] == region]
+    params = resolve_parameters(a, scenario, calibrate(a).calibrated)
+    g, _ = gap_and_balance(a, params, scenario, horizon_years(a, s, e))
+    g = g[(g["region"] == region) & (g["chain"] == chain)]
     if stage:
         g = g[g["stage"] == stage]
     if not _machine_readable(g, fmt):
-        t = g[(g["material"] == material)].drop(columns=["scenario", "region", "material"])
-        num = ["demand_t", "supply_nameplate_t", "supply_risked_t", "gap_t", "gap_nameplate_t"]
+        t = g[(g["material"] == material)].drop(columns=["scenario", "region", "material", "chain"])
+        if stage is None:
+            t = t[t["stage"] == "chain"]
+        num = ["demand_t", "supply_nameplate_t", "supply_risked_t", "gap_t", "binding_stage_t", "next_stage_t"]
+        t = t[["year", "stage", *num, "coverage", "binding_stage", "next_stage"]]
         t[num] = t[num].round(0)
-        t[["coverage", "coverage_nameplate"]] = t[["coverage", "coverage_nameplate"]].round(3)
-        typer.echo(f"{material} demand ({region}) against non-Chinese supply, scenario {scenario} [t/yr]")
+        t["coverage"] = t["coverage"].round(3)
+        typer.echo(
+            f"{material} demand ({region}) against the {chain} chain, scenario {scenario} [t/yr]; the chain delivers "
+            "what its binding stage allows, the next stage shows the headroom"
+        )
+        typer.echo(t.to_string(index=False))
+
+
+@app.command()
+def balance(
+    scenario: Annotated[str, typer.Option(help="Scenario name.")] = "base",
+    material: Annotated[str | None, typer.Option(help="NdFeB, NdPr, Dy or Tb.")] = None,
+    start: Annotated[int | None, typer.Option(help="First year.")] = None,
+    end: Annotated[int | None, typer.Option(help="Last year.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = Format.table,
+    drivers: DriversOpt = Drivers.ensemble,
+) -> None:
+    """World balance: China's supply, the rest of the world's, recycling, world demand and the deficit [t/yr]."""
+    _choice("--material", material, BALANCE_MATERIALS)
+    a, s, e = _open_scenario(scenario, start, end, drivers)
+    params = resolve_parameters(a, scenario, calibrate(a).calibrated)
+    _, b = gap_and_balance(a, params, scenario, horizon_years(a, s, e), quantiles=False)
+    if material:
+        b = b[b["material"] == material]
+    if not _machine_readable(b, fmt):
+        typer.echo(
+            f"World balance, scenario {scenario} [t/yr; NdFeB in magnets, others as oxide]: "
+            "china + rest_of_world + recycled + deficit = demand (negative deficit = surplus)"
+        )
+        num = ["china_t", "rest_of_world_t", "recycled_t", "supply_t", "demand_t", "deficit_t"]
+        t = b.drop(columns=["scenario", "unit"]).copy()
+        t[num] = t[num].round(0)
         typer.echo(t.to_string(index=False))
 
 

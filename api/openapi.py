@@ -9,11 +9,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from forecast.bundle import ForecastBundle
-from forecast.gap import GAP_STAGES, REGIONS
-from forecast.schemas import ELEMENTS, STAGES
-from forecast.supply import WEIGHTINGS
-
-GAP_MATERIALS = ["NdFeB", "NdPr", "Dy", "Tb"]
+from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
+from forecast.schemas import ELEMENTS, FINANCING, STAGES, STATUSES
+from forecast.supply import CHAINS, WEIGHTINGS
 
 
 def _allowed(path: str, name: str, b: ForecastBundle, report: pd.DataFrame | None) -> list[Any] | None:
@@ -28,7 +26,11 @@ def _allowed(path: str, name: str, b: ForecastBundle, report: pd.DataFrame | Non
         "region": list(REGIONS),
         "weighting": list(WEIGHTINGS),
         "stage": list(GAP_STAGES) if path.endswith("/gap") else list(STAGES),
-        "element": ["NdFeB", *ELEMENTS] if path.endswith("/demand") else GAP_MATERIALS,
+        "element": ["NdFeB", *ELEMENTS] if path.endswith("/demand") else list(GAP_MATERIALS),
+        "material": list(GAP_MATERIALS),
+        "chain": list(CHAINS),
+        "status": list(STATUSES),
+        "financing": list(FINANCING),
     }.get(name)
 
 

@@ -18,6 +18,7 @@ from api.render import etag, to_csv_bytes, to_json_bytes
 from api.schemas import (
     AssumptionsResponse,
     BacktestResponse,
+    BalanceResponse,
     CalibrationResponse,
     DemandResponse,
     DriversResponse,
@@ -26,22 +27,23 @@ from api.schemas import (
     GapResponse,
     HealthResponse,
     HindcastResponse,
+    ProjectsResponse,
     ReadyResponse,
     ScenariosResponse,
     SupplyResponse,
 )
 from api.state import ForecastState, Rendered, Served
-from forecast.bundle import ForecastBundle
+from forecast.balance import BALANCE_MATERIALS
+from forecast.bundle import ForecastBundle, gap_and_balance
 from forecast.composition import OXIDE_BASIS
-from forecast.gap import GAP_STAGES, REGIONS, gap_for_params
+from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
 from forecast.model import demand_for_params
 from forecast.scenarios import apply_overrides, resolve_parameters
-from forecast.schemas import ELEMENTS, STAGES, SupplyProject
-from forecast.supply import WEIGHTINGS
+from forecast.schemas import ELEMENTS, FINANCING, STAGES, STATUSES, TREO_UNITS, SupplyProject
+from forecast.supply import CHAINS, WEIGHTINGS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEMAND_MATERIALS: tuple[str, ...] = ("NdFeB", *ELEMENTS)
-GAP_MATERIALS: tuple[str, ...] = ("NdFeB", "NdPr", "Dy", "Tb")
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "A parameter is invalid; the body names it and the allowed values."},
     503: {"model": ErrorBody, "description": "No forecast is loaded yet."},
@@ -248,29 +250,33 @@ def drivers(
 @v1.get("/supply", response_model=SupplyResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])
 def supply(
     request: Request,
-    stage: Annotated[str | None, Query(description="mine, separation, metal_alloy, magnet or recycling.")] = None,
-    weighting: Annotated[str | None, Query(description="nameplate or risked.", examples=["risked"])] = None,
+    stage: Annotated[str | None, Query(description="mine, separation, metal, alloy, magnet or recycling.")] = None,
+    weighting: Annotated[
+        str | None, Query(description="nameplate, or risked (expected output).", examples=["risked"])
+    ] = None,
     element: Annotated[str | None, Query(description="NdFeB (equivalent), NdPr, Dy or Tb.")] = None,
+    chain: Annotated[str | None, Query(description="outside_china or china_free.", examples=["china_free"])] = None,
     start: StartQ = None,
     end: EndQ = None,
     format: FormatQ = None,
 ) -> Response:
-    """Planned non-Chinese capacity by stage [t/yr]."""
+    """Supply outside China by chain and stage [t/yr]: nameplate, and risked expected output with P10-P90."""
     b = _bundle(request)
     _choose("stage", stage, STAGES)
     _choose("weighting", weighting, WEIGHTINGS)
     _choose("element", element, GAP_MATERIALS)
+    _choose("chain", chain, CHAINS)
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
         d = b.supply
         m = (d["year"] >= s) & (d["year"] <= e)
-        for col, v in (("stage", stage), ("weighting", weighting), ("material", element)):
+        for col, v in (("stage", stage), ("weighting", weighting), ("material", element), ("chain", chain)):
             if v:
                 m &= d[col] == v
         return d[m], {}
 
-    key = {"stage": stage, "w": weighting, "el": element, "s": s, "e": e}
+    key = {"stage": stage, "w": weighting, "el": element, "chain": chain, "s": s, "e": e}
     return _serve(request, "supply", key, _wants_csv(request, format), build)
 
 
@@ -281,28 +287,102 @@ def gap(
     stage: Annotated[str | None, Query(description="A chain stage, recycling, or chain.", examples=["magnet"])] = None,
     region: Annotated[str | None, Query(description="world or ex_china.", examples=["ex_china"])] = None,
     element: Annotated[str | None, Query(description="NdFeB, NdPr, Dy or Tb.")] = None,
+    chain: Annotated[str | None, Query(description="outside_china or china_free.", examples=["china_free"])] = None,
     start: StartQ = None,
     end: EndQ = None,
     format: FormatQ = None,
 ) -> Response:
-    """Demand against non-Chinese supply: gap, coverage and the binding stage of the chain."""
+    """Demand against supply outside China: gap, coverage and the binding stage of each chain."""
     b = _bundle(request)
     _choose("scenario", scenario, b.scenarios)
     _choose("stage", stage, GAP_STAGES)
     _choose("region", region, REGIONS)
     _choose("element", element, GAP_MATERIALS)
+    _choose("chain", chain, CHAINS)
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
         d = b.gap
         m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
-        for col, v in (("stage", stage), ("region", region), ("material", element)):
+        for col, v in (("stage", stage), ("region", region), ("material", element), ("chain", chain)):
             if v:
                 m &= d[col] == v
         return d[m], {"scenario": scenario}
 
-    key = {"scenario": scenario, "stage": stage, "region": region, "el": element, "s": s, "e": e}
+    key = {"scenario": scenario, "stage": stage, "region": region, "el": element, "chain": chain, "s": s, "e": e}
     return _serve(request, "gap", key, _wants_csv(request, format), build)
+
+
+@v1.get(
+    "/supply/projects", response_model=ProjectsResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"]
+)
+def supply_projects(
+    request: Request,
+    company: Annotated[
+        str | None, Query(description="Part of the company name (any case).", examples=["REalloys"])
+    ] = None,
+    country: Annotated[str | None, Query(description="Part of the country name (any case).", examples=["USA"])] = None,
+    stage: Annotated[str | None, Query(description="mine, separation, metal, alloy, magnet or recycling.")] = None,
+    status: Annotated[
+        str | None, Query(description="operating, construction, financed, feasibility, announced, suspended.")
+    ] = None,
+    financing: Annotated[
+        str | None, Query(description="none, letter_of_interest, conditional_commitment, offtake_signed, fid.")
+    ] = None,
+    format: FormatQ = None,
+) -> Response:
+    """The pipeline: every project with status, financing stage, feed origin, ownership, sources and latest output."""
+    b = _bundle(request)
+    if b.projects is None:
+        raise APIError(503, "no project table in this version")
+    _choose("stage", stage, STAGES)
+    _choose("status", status, STATUSES)
+    _choose("financing", financing, FINANCING)
+    for name, v in (("company", company), ("country", country)):
+        if v is not None and not 1 <= len(v) <= 100:
+            raise APIError(422, f"{name} must be 1 to 100 characters", parameter=name, value=v)
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        d = b.projects
+        m = pd.Series(True, index=d.index)
+        for col, v in (("company", company), ("country", country)):
+            if v:
+                m &= d[col].str.contains(v, case=False, regex=False)
+        for col, v in (("stage", stage), ("status", status), ("financing", financing)):
+            if v:
+                m &= d[col] == v
+        return d[m], {}
+
+    key = {"company": company, "country": country, "stage": stage, "status": status, "financing": financing}
+    return _serve(request, "supply_projects", key, _wants_csv(request, format), build)
+
+
+@v1.get("/balance", response_model=BalanceResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["supply"])
+def balance(
+    request: Request,
+    scenario: Annotated[str, Query(description="Scenario name.", examples=["base"])] = "base",
+    material: Annotated[str | None, Query(description="NdFeB, NdPr, Dy or Tb.", examples=["NdPr"])] = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    format: FormatQ = None,
+) -> Response:
+    """World balance: China's supply, the rest of the world's, recycling and world demand; supply + deficit = demand."""
+    b = _bundle(request)
+    if b.balance is None:
+        raise APIError(503, "no balance in this version")
+    _choose("scenario", scenario, b.scenarios)
+    _choose("material", material, BALANCE_MATERIALS)
+    s, e = _years(b, start, end)
+
+    def build() -> tuple[pd.DataFrame, dict]:
+        d = b.balance
+        m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
+        if material:
+            m &= d["material"] == material
+        return d[m], {"scenario": scenario}
+
+    key = {"scenario": scenario, "material": material, "s": s, "e": e}
+    return _serve(request, "balance", key, _wants_csv(request, format), build)
 
 
 BACKTEST_RULE = (
@@ -383,10 +463,13 @@ def _what_if_projects(b: ForecastBundle, req: ForecastRequest) -> list[SupplyPro
         if p.id in known or sum(q.id == p.id for q in req.extra_projects) > 1:
             raise APIError(422, f"duplicate project id {p.id!r}", parameter=f"extra_projects.{i}.id", value=p.id)
         try:
+            fields = p.model_dump()
+            if fields["unit"] in TREO_UNITS and fields["ndpr_share_of_treo"] is None:
+                fields["ndpr_share_of_treo"] = b.assumptions.parameters["supply.ndpr_share_of_treo.default"].value
             out.append(
                 SupplyProject.model_validate(
                     {
-                        **p.model_dump(),
+                        **fields,
                         "source_title": "what-if request",
                         "source_publisher": "request",
                         "source_url": "https://localhost/what-if",
@@ -439,7 +522,7 @@ def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
     years = np.arange(s, e + 1)
     dem = demand_for_params(a2, params, years)
     dem.insert(1, "scenario", body.scenario)
-    gp = gap_for_params(a2, params, body.scenario, years)
+    gp, _ = gap_and_balance(a2, params, body.scenario, years, quantiles=False)
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()
     }

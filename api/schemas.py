@@ -83,11 +83,14 @@ class DriversResponse(Versioned):
 
 class SupplyRecord(BaseModel):
     year: int
-    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]
+    chain: Literal["outside_china", "china_free"]
+    stage: Literal["mine", "separation", "metal", "alloy", "magnet", "recycling"]
     weighting: Literal["nameplate", "risked"]
     material: Literal["NdFeB", "NdPr", "Dy", "Tb"]
-    capacity_t: float = Field(description="t/yr: NdFeB-equivalent, or NdPr / Dy / Tb oxide.")
-    p10: float | None = Field(default=None, description="Monte Carlo P10 of risk-weighted capacity (risked rows).")
+    capacity_t: float = Field(
+        description="t/yr: NdFeB-equivalent, or NdPr / Dy / Tb oxide; nameplate, or risked expected output."
+    )
+    p10: float | None = Field(default=None, description="Monte Carlo P10 of risked output (risked rows).")
     p50: float | None = None
     p90: float | None = None
 
@@ -99,8 +102,9 @@ class SupplyResponse(Versioned):
 class GapRecord(BaseModel):
     year: int
     scenario: str
+    chain: Literal["outside_china", "china_free"]
     region: Literal["world", "ex_china"]
-    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling", "chain"]
+    stage: Literal["mine", "separation", "metal", "alloy", "magnet", "recycling", "chain"]
     material: Literal["NdFeB", "NdPr", "Dy", "Tb"]
     demand_t: float
     supply_nameplate_t: float
@@ -109,7 +113,10 @@ class GapRecord(BaseModel):
     gap_nameplate_t: float
     coverage: float | None
     coverage_nameplate: float | None
-    binding_stage: str
+    binding_stage: str = Field(description="The stage that limits the chain's risked output this year.")
+    binding_stage_t: float = Field(description="Risked magnet-equivalent the binding stage allows [t/yr].")
+    next_stage: str = Field(description="The second-tightest stage.")
+    next_stage_t: float = Field(description="Its magnet-equivalent [t/yr]: the headroom above the binding stage.")
     supply_p10_t: float | None = Field(default=None, description="Monte Carlo P10 of risked supply at this stage.")
     supply_p90_t: float | None = None
 
@@ -117,6 +124,58 @@ class GapRecord(BaseModel):
 class GapResponse(Versioned):
     scenario: str
     records: list[GapRecord]
+
+
+class ProjectRecord(BaseModel):
+    id: str
+    project: str
+    company: str
+    country: str
+    stage: Literal["mine", "separation", "metal", "alloy", "magnet", "recycling"]
+    unit: str
+    basis: Literal["product", "feed", "ore"]
+    capacity: float | None = Field(description="Nameplate in the unit; null where not published.")
+    first_year: int
+    status: Literal["operating", "construction", "financed", "feasibility", "announced", "suspended"]
+    financing: Literal["none", "letter_of_interest", "conditional_commitment", "offtake_signed", "fid"]
+    china_feed_share: float = Field(description="Share of the plant's feed bought from China [-].")
+    ownership: Literal["non_chinese", "chinese_minority", "chinese_controlled"]
+    feeds: str | None = Field(description="The plant this one feeds (then it is not counted on its own).")
+    expands: str | None = Field(description="The site this row expands.")
+    ndpr_share_of_treo: float | None
+    status_source: str
+    financing_source: str
+    source_title: str
+    source_publisher: str
+    source_url: str
+    note: str | None
+    output_latest_year: int | None = Field(description="Last year with published output.")
+    output_latest_t: float | None = Field(description="Published output that year [t, in the unit].")
+    risk_probability: float = Field(description="Probability of producing (status or financing stage).")
+    risk_delay_years: float = Field(description="Expected delay of the first year.")
+
+
+class ProjectsResponse(Versioned):
+    records: list[ProjectRecord]
+
+
+class BalanceRecord(BaseModel):
+    year: int
+    scenario: str
+    material: Literal["NdFeB", "NdPr", "Dy", "Tb"]
+    unit: Literal["t_magnet", "t_oxide"]
+    china_t: float = Field(description="China: magnet output (NdFeB) or oxide from separation (NdPr, Dy, Tb).")
+    rest_of_world_t: float = Field(description="Plants outside China, risked output.")
+    recycled_t: float = Field(description="Swarf and end-of-life recovery, world (oxide lines).")
+    supply_t: float
+    demand_t: float = Field(description="World demand.")
+    deficit_t: float = Field(description="demand - supply; negative = surplus.")
+    china_kind: Literal["history", "interpolated", "projection", "backcast"]
+
+
+class BalanceResponse(Versioned):
+    scenario: str
+    records: list[BalanceRecord]
 
 
 class MovedParameterOut(BaseModel):
@@ -206,12 +265,14 @@ class ProjectIn(BaseModel):
     project: str = Field(default="what-if project", min_length=2, max_length=200)
     company: str = Field(default="what-if", min_length=2, max_length=200)
     country: str = Field(default="n/a", min_length=2, max_length=100)
-    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]
+    stage: Literal["mine", "separation", "metal", "alloy", "magnet", "recycling"]
     unit: str
     capacity: float = Field(ge=0, le=1e7)
     first_year: int = Field(ge=1950, le=2100)
     years_to_full: int = Field(default=1, ge=1, le=30)
-    status: Literal["operating", "construction", "financed", "permitted", "feasibility", "announced"] = "announced"
+    status: Literal["operating", "construction", "financed", "feasibility", "announced", "suspended"] = "announced"
+    financing: Literal["none", "letter_of_interest", "conditional_commitment", "offtake_signed", "fid"] = "none"
+    china_feed_share: float = Field(default=0.0, ge=0, le=1)
     ndpr_share_of_treo: float | None = Field(default=None, ge=0, le=1)
 
 

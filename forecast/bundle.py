@@ -7,15 +7,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecast import params as P
 from forecast.backtest import DriverFits, driver_trends
+from forecast.balance import balance_table, china_supply_table
 from forecast.calibration import CalibrationResult, calibrate
-from forecast.gap import gap_table
+from forecast.gap import demand_by_material, eol_recyclable_t, gap_for_params
 from forecast.hindcast import Hindcast, hindcast
-from forecast.model import forecast_all, horizon_years
+from forecast.model import demand_for_params, forecast_all, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
+from forecast.params import ParamSet
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
-from forecast.supply import stage_capacity, supply_quantile_table
+from forecast.supply import LOCATED, project_table, stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
@@ -31,12 +34,15 @@ class ForecastBundle:
     assumptions: Assumptions
     calibration: CalibrationResult
     demand: pd.DataFrame  # year, scenario, segment, material, unit, value
-    supply: pd.DataFrame  # year, stage, weighting, material, capacity_t
-    gap: pd.DataFrame  # gap_table columns, all scenarios
+    supply: pd.DataFrame  # year, chain, stage, weighting, material, capacity_t, p10 .. p90
+    gap: pd.DataFrame  # gap_table columns, both chains, all scenarios
     hindcast: Hindcast
     fits: DriverFits | None = None
     quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
     drivers: pd.DataFrame | None = None  # year, scenario, driver, unit, kind, value, p5 .. p95
+    balance: pd.DataFrame | None = None  # balance_table columns, all scenarios
+    china: pd.DataFrame | None = None  # China's supply by stage (base parameters)
+    projects: pd.DataFrame | None = None  # the pipeline, one row per project
     format: int = BUNDLE_FORMAT
 
     @property
@@ -58,6 +64,38 @@ def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
     return d
 
 
+def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """What gap and balance take from the demand side: demand by region and material, and the
+    end-of-life magnet-equivalent recovered outside China and worldwide [t/yr]."""
+    first = min(a.model.horizon.stock_first_year, int(years.min()))
+    all_demand = demand_for_params(a, params, np.arange(first, years.max() + 1))
+    materials = demand_by_material(
+        all_demand[all_demand["year"].isin(years)], P.value(params, "demand.ex_china_share", years), years
+    )
+    eol_ex = eol_recyclable_t(a, params, all_demand, years)
+    eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")
+    return materials, eol_ex, eol_world
+
+
+def located_output(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[str, np.ndarray]:
+    """Risked output of plants outside China, at the stage where each material is measured in the balance."""
+    cap = stage_capacity(a, params, years, chains=(LOCATED,))
+    cap = cap[cap["weighting"] == "risked"].set_index(["stage", "material", "year"])["value"].sort_index()
+    where = {"NdFeB": "magnet", "NdPr": "separation", "Dy": "separation", "Tb": "separation"}
+    return {m: cap.loc[(stage, m)].reindex(years).to_numpy() for m, stage in where.items()}
+
+
+def gap_and_balance(
+    a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray, quantiles: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gap (both chains) and the world balance of one scenario, from one demand run."""
+    materials, eol_ex, eol_world = demand_inputs(a, params, years)
+    gap = gap_for_params(a, params, scenario, years, materials, eol_ex, quantiles)
+    world = materials[materials["region"] == "world"]
+    balance = balance_table(a, params, scenario, years, world, located_output(a, params, years), eol_world)
+    return gap, balance
+
+
 def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS) -> ForecastBundle:
     """Calibrate, then forecast demand, supply, gap and Monte Carlo bands for every scenario.
 
@@ -72,8 +110,10 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
     base = resolve_parameters(a, "base", cal.calibrated)
     supply = stage_capacity(a, base, years).rename(columns={"value": "capacity_t"})
     sq = supply_quantile_table(a, base, years).assign(weighting="risked")
-    supply = supply.merge(sq, on=["year", "stage", "weighting", "material"], how="left")
-    gaps = pd.concat([gap_table(a, s, cal.calibrated, years) for s in scenario_names(a)], ignore_index=True)
+    supply = supply.merge(sq, on=["year", "chain", "stage", "weighting", "material"], how="left")
+    pairs = [gap_and_balance(a, resolve_parameters(a, s, cal.calibrated), s, years) for s in scenario_names(a)]
+    gaps = pd.concat([g for g, _ in pairs], ignore_index=True)
+    balance = pd.concat([b for _, b in pairs], ignore_index=True)
     future = years[years >= cal.base_year]
     quantiles = pd.concat(
         [quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths) for s in scenario_names(a)],
@@ -94,4 +134,7 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
         fits=fits,
         quantiles=quantiles,
         drivers=drivers,
+        balance=balance,
+        china=china_supply_table(a, base, years),
+        projects=project_table(a, base),
     )

@@ -77,3 +77,20 @@ def magnet_equivalent_per_unit(
     if unit in ("t_Dy_oxide", "t_Tb_oxide"):
         return np.zeros(years.shape)
     raise ValueError(f"unknown supply unit {unit!r}")
+
+
+def element_oxide_per_magnet(
+    params: ParamSet, elements: dict[str, Element], grade: str, element: str, years: np.ndarray
+) -> np.ndarray:
+    """t of an element's oxide needed per t finished magnet of a grade [-] (Dy, Tb thrifting applied).
+
+    NdPr is :func:`ndpr_oxide_per_magnet`; this gives Dy and Tb (or Nd, Pr alone) on the same basis:
+    mass fraction / magnet yield / reduction yield x oxide per metal.
+    """
+    o = P.scalar(params, "chem.atomic_weight.O")
+    factor = oxide_per_metal(elements[element], P.scalar(params, f"chem.atomic_weight.{element}"), o)
+    frac = P.value(params, f"composition.{grade}.{element}", years)
+    if element in ("Dy", "Tb"):
+        frac = frac * P.value(params, "composition.heavy_re_factor", years)
+    yields = finished_per_alloy(params, years) * P.value(params, "refining.oxide_to_metal_yield", years)
+    return frac / yields * factor

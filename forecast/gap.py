@@ -1,8 +1,10 @@
-"""Demand against non-Chinese supply: gap, coverage and the binding stage of the chain."""
+"""Demand against supply outside China, per chain: gap, coverage and the binding stage.
+
+Demand comes in as a table (the demand side computes it); this module only compares it with the
+supply of :mod:`forecast.supply`.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -11,17 +13,18 @@ from forecast import params as P
 from forecast import recycling as R
 from forecast.basis import finished_per_alloy
 from forecast.conversions import ndpr_oxide_per_magnet
-from forecast.model import demand_for_params
 from forecast.params import ParamSet
-from forecast.scenarios import resolve_parameters
-from forecast.schemas import Assumptions, Parameter
-from forecast.supply import CHAIN, WEIGHTINGS, stage_capacity, supply_quantile_table
+from forecast.schemas import Assumptions
+from forecast.supply import CHAIN, CHAINS, WEIGHTINGS, stage_capacity, supply_quantile_table
 
 REGIONS: tuple[str, ...] = ("world", "ex_china")
 GAP_STAGES: tuple[str, ...] = (*CHAIN, "recycling", "chain")
+GAP_MATERIALS: tuple[str, ...] = ("NdFeB", "NdPr", "Dy", "Tb")
+DEMAND_COLUMNS = ["year", "region", "material", "demand_t"]
 GAP_COLUMNS = [
     "year",
     "scenario",
+    "chain",
     "region",
     "stage",
     "material",
@@ -33,34 +36,65 @@ GAP_COLUMNS = [
     "coverage",
     "coverage_nameplate",
     "binding_stage",
+    "binding_stage_t",
+    "next_stage",
+    "next_stage_t",
     "supply_p10_t",
     "supply_p90_t",
 ]
 
 
-def demand_by_material(demand: pd.DataFrame, ex_china_share: np.ndarray, years: np.ndarray) -> pd.DataFrame:
-    """Demand by year, region and material [t/yr]: NdFeB magnet, NdPr / Dy / Tb oxide needed."""
+SUPPLY_BASIS = "blank"  # magnet plants and China's statistics count magnets produced before machining
+
+
+def demand_by_material(
+    demand: pd.DataFrame,
+    ex_china_share: np.ndarray,
+    years: np.ndarray,
+    basis: str = SUPPLY_BASIS,
+    oxide_unit: str = "t_oxide_gross",
+) -> pd.DataFrame:
+    """Demand by year, region and material [t/yr] from the demand side's tidy table.
+
+    NdFeB is taken on ``basis`` (default blank: the basis on which magnet plants and China's output
+    are counted, so supply and demand compare like with like); NdPr, Dy, Tb as gross oxide
+    (``oxide_unit``), because the supply side counts recycled swarf as a supply line of its own.
+    demand: year, [region,] segment, material, basis, unit, value.
+    With a region column, its 'world' and 'ex_china' rows are used; without one, ex-China demand is
+    world demand times ``ex_china_share``.
+    """
     d = demand
     series = {
-        "NdFeB": d[(d["material"] == "NdFeB") & (d["unit"] == "t_magnet") & (d["basis"] == "finished")],
-        "NdPr": d[d["material"].isin(["Nd", "Pr"]) & (d["unit"] == "t_oxide")],
-        "Dy": d[(d["material"] == "Dy") & (d["unit"] == "t_oxide")],
-        "Tb": d[(d["material"] == "Tb") & (d["unit"] == "t_oxide")],
+        "NdFeB": (d["material"] == "NdFeB") & (d["unit"] == "t_magnet") & (d["basis"] == basis),
+        "NdPr": d["material"].isin(["Nd", "Pr"]) & (d["unit"] == oxide_unit),
+        "Dy": (d["material"] == "Dy") & (d["unit"] == oxide_unit),
+        "Tb": (d["material"] == "Tb") & (d["unit"] == oxide_unit),
     }
     frames = []
-    for material, rows in series.items():
-        world = rows.groupby("year")["value"].sum().reindex(years, fill_value=0.0).to_numpy()
-        for region, v in (("world", world), ("ex_china", world * ex_china_share)):
+    for material, mask in series.items():
+        rows = d[mask]
+
+        def total(r: pd.DataFrame) -> np.ndarray:
+            return r.groupby("year")["value"].sum().reindex(years, fill_value=0.0).to_numpy()
+
+        if "region" in d.columns:
+            by_region = {reg: total(rows[rows["region"] == reg]) for reg in REGIONS}
+        else:
+            world = total(rows)
+            by_region = {"world": world, "ex_china": world * ex_china_share}
+        for region, v in by_region.items():
             frames.append(pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v}))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)[DEMAND_COLUMNS]
 
 
-def eol_recyclable_t(a: Assumptions, params: ParamSet, demand: pd.DataFrame, years: np.ndarray) -> np.ndarray:
-    """Magnet-equivalent recoverable from end-of-life products outside China [t/yr].
+def eol_recyclable_t(
+    a: Assumptions, params: ParamSet, demand: pd.DataFrame, years: np.ndarray, region: str = "ex_china"
+) -> np.ndarray:
+    """Magnet-equivalent recoverable from end-of-life products [t/yr], outside China or worldwide.
 
-    demand: the tidy demand table covering horizon.stock_first_year to years.max(). Magnets sold (the
-    ex-China share of world demand) leave use after a normal lifetime per segment, then x collection
-    rate x recovery yield.
+    demand: the demand side's tidy table by segment, covering horizon.stock_first_year to years.max().
+    Magnets sold (in the region) leave use after a normal lifetime per segment, then x collection rate
+    x recovery yield.
     """
     first = a.model.horizon.stock_first_year
     all_years = np.arange(first, years.max() + 1)
@@ -70,7 +104,11 @@ def eol_recyclable_t(a: Assumptions, params: ParamSet, demand: pd.DataFrame, yea
         & (demand["basis"] == "finished")
         & (demand["year"] >= first)
     ]
-    share = P.value(params, "demand.ex_china_share", all_years)
+    if "region" in mag.columns:
+        mag = mag[mag["region"] == region]
+        share = np.ones(all_years.shape)
+    else:
+        share = np.ones(all_years.shape) if region == "world" else P.value(params, "demand.ex_china_share", all_years)
     eol = np.zeros(all_years.shape)
     for seg, grp in mag.groupby("segment"):
         inflow = grp.set_index("year")["value"].reindex(all_years, fill_value=0.0).to_numpy() * share
@@ -86,87 +124,116 @@ def eol_recyclable_t(a: Assumptions, params: ParamSet, demand: pd.DataFrame, yea
     )
 
 
-def chain_output(stages: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def chain_output(stages: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Magnet output the chain can deliver [t/yr] and the binding stage per year.
 
     stages: magnet-equivalent capacity per chain stage (secondary supply already added to 'mine',
-    since recycled material replaces mined feed). Output is limited by the tightest stage; no feed
-    from China enters at any stage.
+    since recycled material replaces mined feed). Output is limited by the tightest stage.
     """
     stacked = np.vstack([stages[s] for s in CHAIN])
     return stacked.min(axis=0), np.array(CHAIN)[stacked.argmin(axis=0)]
 
 
-def gap_table(
+def next_tightest(stages: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The second-tightest stage and its capacity per year: how much the binding stage holds back."""
+    stacked = np.vstack([stages[s] for s in CHAIN])
+    order = np.argsort(stacked, axis=0, kind="stable")
+    second = order[1]
+    return np.array(CHAIN)[second], np.take_along_axis(stacked, second[None, :], axis=0)[0]
+
+
+def gap_for_params(
     a: Assumptions,
+    params: ParamSet,
     scenario: str,
-    calibrated: Mapping[str, Parameter] | None = None,
-    years: np.ndarray | None = None,
+    years: np.ndarray,
+    demand: pd.DataFrame,
+    eol_t: np.ndarray,
+    quantiles: bool = True,
 ) -> pd.DataFrame:
-    """Demand, non-Chinese supply (nameplate and risked), gap and coverage by stage and material."""
-    return gap_for_params(a, resolve_parameters(a, scenario, calibrated), scenario, years)
+    """Demand against supply outside China for both chains: by stage, material and region (tidy).
 
-
-def gap_for_params(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray | None = None) -> pd.DataFrame:
-    """:func:`gap_table` for an explicit parameter set (what-if requests); scenario is the label."""
-    if years is None:
-        years = np.arange(a.model.horizon.first_year, a.model.horizon.last_year + 1)
-    # one demand run covers both the stock model's history and the gap years
-    all_demand = demand_for_params(
-        a, params, np.arange(min(a.model.horizon.stock_first_year, years.min()), years.max() + 1)
-    )
-    demand = demand_by_material(
-        all_demand[all_demand["year"].isin(years)], P.value(params, "demand.ex_china_share", years), years
-    )
-    eol = eol_recyclable_t(a, params, all_demand, years)
+    demand: :data:`DEMAND_COLUMNS` (from :func:`demand_by_material`); eol_t: end-of-life recyclable
+    magnet-equivalent outside China per year [t/yr] (from :func:`eol_recyclable_t`).
+    """
     magnet_yield = finished_per_alloy(params, years)
     scrap_rate = P.value(params, "recycling.scrap_recovery_rate", years)
     cap = stage_capacity(a, params, years)
-    idx = cap.set_index(["material", "stage", "weighting", "year"])["value"].sort_index()
+    idx = cap.set_index(["chain", "material", "stage", "weighting", "year"])["value"].sort_index()
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
+    demand_ex = (
+        demand[(demand["region"] == "ex_china") & (demand["material"] == "NdFeB")]
+        .set_index("year")["demand_t"]
+        .reindex(years, fill_value=0.0)
+        .to_numpy()
+    )
 
     supply_rows = []
-    binding: dict[str, np.ndarray] = {}
-    for w in WEIGHTINGS:
-        ndfeb = {s: idx.loc[("NdFeB", s, w)].reindex(years).to_numpy() for s in (*CHAIN, "recycling")}
-        demand_ex = demand[(demand["region"] == "ex_china") & (demand["material"] == "NdFeB")]["demand_t"].to_numpy()
-        produced = np.minimum(ndfeb["magnet"], demand_ex)
-        available = eol + R.scrap_recycled_t(produced, magnet_yield, scrap_rate)
-        recycled = np.minimum(available, ndfeb["recycling"])
-        chain_in = {**ndfeb, "mine": ndfeb["mine"] + recycled}
-        out, bind = chain_output(chain_in)
-        binding[w] = bind
-        for s in (*CHAIN, "recycling", "chain"):
-            v = {"recycling": recycled, "chain": out}.get(s, ndfeb.get(s))
-            supply_rows.append(
-                pd.DataFrame({"year": years, "stage": s, "weighting": w, "material": "NdFeB", "value": v})
-            )
-            supply_rows.append(
-                pd.DataFrame(
-                    {"year": years, "stage": s, "weighting": w, "material": "NdPr", "value": v * ox_per_magnet}
+    binding: dict[str, pd.DataFrame] = {}
+    for chain in CHAINS:
+        for w in WEIGHTINGS:
+            ndfeb = {s: idx.loc[(chain, "NdFeB", s, w)].reindex(years).to_numpy() for s in (*CHAIN, "recycling")}
+            produced = np.minimum(ndfeb["magnet"], demand_ex)
+            available = eol_t + R.scrap_recycled_t(produced, magnet_yield, scrap_rate)
+            recycled = np.minimum(available, ndfeb["recycling"])
+            chain_in = {**ndfeb, "mine": ndfeb["mine"] + recycled}
+            out, bind = chain_output(chain_in)
+            nxt, nxt_t = next_tightest(chain_in)
+            if w == "risked":
+                binding[chain] = pd.DataFrame(
+                    {
+                        "year": years,
+                        "binding_stage": bind,
+                        "binding_stage_t": out,
+                        "next_stage": nxt,
+                        "next_stage_t": nxt_t,
+                    }
                 )
-            )
-        for el in ("Dy", "Tb"):
-            sep = idx.loc[(el, "separation", w)].reindex(years).to_numpy()
-            for s in ("separation", "chain"):
-                supply_rows.append(
-                    pd.DataFrame({"year": years, "stage": s, "weighting": w, "material": el, "value": sep})
-                )
+            for s in (*CHAIN, "recycling", "chain"):
+                v = {"recycling": recycled, "chain": out}.get(s, ndfeb.get(s))
+                for material, factor in (("NdFeB", 1.0), ("NdPr", ox_per_magnet)):
+                    supply_rows.append(
+                        pd.DataFrame(
+                            {
+                                "year": years,
+                                "chain": chain,
+                                "stage": s,
+                                "weighting": w,
+                                "material": material,
+                                "value": v * factor,
+                            }
+                        )
+                    )
+            for el in ("Dy", "Tb"):
+                sep = idx.loc[(chain, el, "separation", w)].reindex(years).to_numpy()
+                for s in ("separation", "chain"):
+                    supply_rows.append(
+                        pd.DataFrame(
+                            {"year": years, "chain": chain, "stage": s, "weighting": w, "material": el, "value": sep}
+                        )
+                    )
     supply = pd.concat(supply_rows, ignore_index=True)
-    wide = supply.pivot_table(index=["year", "stage", "material"], columns="weighting", values="value").reset_index()
+    keys = ["year", "chain", "stage", "material"]
+    wide = supply.pivot_table(index=keys, columns="weighting", values="value").reset_index()
     wide = wide.rename(columns={"nameplate": "supply_nameplate_t", "risked": "supply_risked_t"})
-    out = wide.merge(demand, on=["year", "material"], how="left")
-    out["gap_t"] = out["demand_t"] - out["supply_risked_t"]
-    out["gap_nameplate_t"] = out["demand_t"] - out["supply_nameplate_t"]
+    out_df = wide.merge(demand, on=["year", "material"], how="left")
+    out_df["gap_t"] = out_df["demand_t"] - out_df["supply_risked_t"]
+    out_df["gap_nameplate_t"] = out_df["demand_t"] - out_df["supply_nameplate_t"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["coverage"] = np.where(out["demand_t"] > 0, out["supply_risked_t"] / out["demand_t"], np.nan)
-        out["coverage_nameplate"] = np.where(out["demand_t"] > 0, out["supply_nameplate_t"] / out["demand_t"], np.nan)
-    out["binding_stage"] = pd.Series(binding["risked"], index=years).reindex(out["year"]).to_numpy()
-    q = supply_quantile_table(a, params, years).rename(columns={"p10": "supply_p10_t", "p90": "supply_p90_t"})
-    out = out.merge(q.drop(columns="p50"), on=["year", "stage", "material"], how="left")
-    out["scenario"] = scenario
+        pos = out_df["demand_t"] > 0
+        out_df["coverage"] = np.where(pos, out_df["supply_risked_t"] / out_df["demand_t"], np.nan)
+        out_df["coverage_nameplate"] = np.where(pos, out_df["supply_nameplate_t"] / out_df["demand_t"], np.nan)
+    bind_df = pd.concat([b.assign(chain=c) for c, b in binding.items()], ignore_index=True)
+    out_df = out_df.merge(bind_df, on=["year", "chain"], how="left")
+    if quantiles:
+        q = supply_quantile_table(a, params, years).rename(columns={"p10": "supply_p10_t", "p90": "supply_p90_t"})
+        out_df = out_df.merge(q.drop(columns="p50"), on=keys, how="left")
+    else:
+        out_df["supply_p10_t"] = np.nan
+        out_df["supply_p90_t"] = np.nan
+    out_df["scenario"] = scenario
     order = {s: i for i, s in enumerate(GAP_STAGES)}
-    out = out.sort_values(
-        ["year", "region", "material", "stage"], key=lambda c: c.map(order) if c.name == "stage" else c
+    out_df = out_df.sort_values(
+        ["year", "chain", "region", "material", "stage"], key=lambda c: c.map(order) if c.name == "stage" else c
     )
-    return out[GAP_COLUMNS].reset_index(drop=True)
+    return out_df[GAP_COLUMNS].reset_index(drop=True)

@@ -23,7 +23,9 @@ from forecast.schemas import (
     SERIES,
     TOTAL,
     Assumptions,
+    ChinaSupplyRow,
     ModelConfig,
+    OutputRow,
     Parameter,
     Scenario,
     SeriesSpec,
@@ -191,10 +193,12 @@ def _year_gaps(rel: str, name: str, years: pd.Series) -> list[Problem]:
 
 
 PROJECTS_FILE = "supply/projects.csv"
+OUTPUT_FILE = "supply/output.csv"
+CHINA_FILE = "supply/china.csv"
 
 
 def _read_projects(root: Path, problems: list[Problem]) -> list[SupplyProject]:
-    """Supply projects, one per row; problems name the row number (header is row 1)."""
+    """Supply projects, one per row; problems name the row number (header is row 1) and the field."""
     text = _read_text(root / PROJECTS_FILE, PROJECTS_FILE, problems)
     if text is None:
         return []
@@ -216,7 +220,7 @@ def _read_projects(root: Path, problems: list[Problem]) -> list[SupplyProject]:
             continue
         if "capacity" in row and "unit" not in row:
             problems.append(
-                Problem(PROJECTS_FILE, where, "capacity given without a unit; expected a unit column value")
+                Problem(PROJECTS_FILE, f"{where}.unit", "capacity given without a unit; expected a unit column value")
             )
             continue
         if "own_feed" in row:
@@ -229,20 +233,130 @@ def _read_projects(root: Path, problems: list[Problem]) -> list[SupplyProject]:
         try:
             project = SupplyProject.model_validate(row)
         except ValidationError as err:
-            problems.extend(_pydantic_problems(PROJECTS_FILE, where, err))
+            problems.extend(_project_problems(where, err))
             continue
         if project.id in seen:
             problems.append(
-                Problem(PROJECTS_FILE, where, f"duplicate id {project.id!r} (first on row {seen[project.id]})")
+                Problem(PROJECTS_FILE, f"{where}.id", f"duplicate id {project.id!r} (first on row {seen[project.id]})")
             )
             continue
         seen[project.id] = line_no
         out.append(project)
-    ids = {p.id for p in out}
-    for p in out:
-        if p.feeds and p.feeds not in ids:
-            problems.append(Problem(PROJECTS_FILE, f"row {seen[p.id]}.feeds", f"unknown project id {p.feeds!r}"))
+    problems.extend(_link_problems(out, seen))
     return out
+
+
+def _project_problems(where: str, err: ValidationError) -> list[Problem]:
+    """A row's validation errors; a whole-row check names the field it is about."""
+    out = []
+    for p in _pydantic_problems(PROJECTS_FILE, where, err):
+        if p.location == where:
+            message = p.message.removeprefix("Value error, ")
+            field = "basis" if "basis" in message else ("ndpr_share_of_treo" if "share" in message else "unit")
+            p = Problem(p.file, f"{where}.{field}", message)
+        out.append(p)
+    return out
+
+
+def _link_problems(projects: list[SupplyProject], rows: dict[str, int]) -> list[Problem]:
+    """feeds and expands must name another row, and following them must never come back to a row."""
+    out = []
+    by_id = {p.id: p for p in projects}
+    for p in projects:
+        for col in ("feeds", "expands"):
+            target = getattr(p, col)
+            if target is not None and target not in by_id:
+                out.append(Problem(PROJECTS_FILE, f"row {rows[p.id]}.{col}", f"unknown project id {target!r}"))
+    for p in projects:
+        for col in ("feeds", "expands"):
+            path, node = [p.id], getattr(p, col)
+            while node is not None and node in by_id and node not in path:
+                path.append(node)
+                node = getattr(by_id[node], col)
+            if node is not None and node == p.id:
+                cycle = " -> ".join([*path, node])
+                out.append(Problem(PROJECTS_FILE, f"row {rows[p.id]}.{col}", f"makes a cycle ({cycle})"))
+    return out
+
+
+def _read_rows(root: Path, rel: str, model: type[BaseModel], problems: list[Problem]) -> tuple[pd.DataFrame, list[int]]:
+    """A small CSV validated row by row: the table and the file line of each kept row."""
+    text = _read_text(root / rel, rel, problems)
+    columns = list(model.model_fields)
+    if text is None:
+        return pd.DataFrame(columns=columns), []
+    rows, lines = [], []
+    for line_no, raw in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        row = {k: v.strip() for k, v in raw.items() if isinstance(k, str) and isinstance(v, str) and v.strip() != ""}
+        bad = _formula_cells(row)
+        if bad:
+            problems.extend(Problem(rel, f"row {line_no}.{c}", "formula-like cell; expected plain text") for c in bad)
+            continue
+        try:
+            rows.append(model.model_validate(row).model_dump())
+            lines.append(line_no)
+        except ValidationError as err:
+            problems.extend(_pydantic_problems(rel, f"row {line_no}", err))
+    return pd.DataFrame(rows, columns=columns), lines
+
+
+def _read_output(root: Path, projects: list[SupplyProject], problems: list[Problem]) -> pd.DataFrame:
+    """Published yearly output per project; above the nameplate in force that year needs a note."""
+    df, lines = _read_rows(root, OUTPUT_FILE, OutputRow, problems)
+    by_id = {p.id: p for p in projects}
+    keep = []
+    for i, row in enumerate(df.itertuples(index=False)):
+        where = f"row {lines[i]}"
+        p = by_id.get(row.id)
+        if p is None:
+            problems.append(
+                Problem(
+                    OUTPUT_FILE, f"{where}.id", f"unknown project id {row.id!r}; expected an id from {PROJECTS_FILE}"
+                )
+            )
+            continue
+        if row.unit != p.unit:
+            problems.append(
+                Problem(OUTPUT_FILE, f"{where}.unit", f"got {row.unit!r}; expected the project's unit {p.unit!r}")
+            )
+            continue
+        nameplate = site_nameplate(p, projects, row.year)
+        noted = isinstance(row.note, str) and row.note.strip() != ""
+        if nameplate is not None and row.value > nameplate * (1 + SHARE_TOLERANCE) and not noted:
+            problems.append(
+                Problem(
+                    OUTPUT_FILE,
+                    f"{where}.value",
+                    f"output {row.value:g} is above the nameplate {nameplate:g} {p.unit} in {row.year} "
+                    "without a note; expected a note saying why (or a corrected nameplate)",
+                )
+            )
+            continue
+        keep.append(i)
+    out = df.iloc[keep].reset_index(drop=True)
+    dup = out.duplicated(["id", "year"], keep="first")
+    for i in np.flatnonzero(dup.to_numpy()):
+        problems.append(
+            Problem(OUTPUT_FILE, f"row {lines[keep[i]]}", f"second value for {out.loc[i, 'id']} {out.loc[i, 'year']}")
+        )
+    return out[~dup].reset_index(drop=True)
+
+
+def site_nameplate(project: SupplyProject, projects: list[SupplyProject], year: int) -> float | None:
+    """Nameplate of a project and the expansions of it started by ``year`` [project unit]; None if undisclosed."""
+    if project.capacity is None:
+        return None
+    return project.capacity + sum(
+        q.capacity or 0.0 for q in projects if q.expands == project.id and q.first_year <= year
+    )
+
+
+def _read_china(root: Path, problems: list[Problem]) -> pd.DataFrame:
+    df, lines = _read_rows(root, CHINA_FILE, ChinaSupplyRow, problems)
+    dup = df.duplicated(["year", "stage", "material"], keep="first")
+    for i in np.flatnonzero(dup.to_numpy()):
+        problems.append(Problem(CHINA_FILE, f"row {lines[i]}", "second value for the same year, stage and material"))
+    return df[~dup].reset_index(drop=True)
 
 
 def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
@@ -259,10 +373,13 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                     f"unknown source {p.source!r}; expected an id from sources.yaml",
                 )
             )
-    for spec in SERIES:
-        table = a[spec.name]
+    for path, table in [
+        *((spec.path, a[spec.name]) for spec in SERIES),
+        (OUTPUT_FILE, a["project_output"]),
+        (CHINA_FILE, a["china_supply"]),
+    ]:
         for src in sorted(s for s in set(table["source"]) if s not in sources) if not table.empty else []:
-            problems.append(Problem(spec.path, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
+            problems.append(Problem(path, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
     structure: Structure | None = a.get("structure")
     if structure is not None:
         for name in P.required_parameters(structure):
@@ -429,6 +546,8 @@ def load_assumptions(directory: str | Path) -> Assumptions:
     for spec in SERIES:
         a[spec.name] = _read_series(root, spec, problems)
     a["projects"] = _read_projects(root, problems)
+    a["project_output"] = _read_output(root, a["projects"], problems)
+    a["china_supply"] = _read_china(root, problems)
     _cross_check(a, problems)
     if problems:
         raise AssumptionsError(problems)

@@ -351,34 +351,58 @@ SERIES: tuple[SeriesSpec, ...] = (
 )
 
 
-STAGES: tuple[str, ...] = ("mine", "separation", "metal_alloy", "magnet", "recycling")
-STATUSES: tuple[str, ...] = ("operating", "construction", "financed", "permitted", "feasibility", "announced")
+# One registry of supply-chain stages, statuses and financing stages, reused by loading, model, CLI and API.
+CHAIN_STAGES: tuple[str, ...] = ("mine", "separation", "metal", "alloy", "magnet")
+STAGES: tuple[str, ...] = (*CHAIN_STAGES, "recycling")
+STATUSES: tuple[str, ...] = ("operating", "construction", "financed", "feasibility", "announced", "suspended")
+FINANCING: tuple[str, ...] = ("none", "letter_of_interest", "conditional_commitment", "offtake_signed", "fid")
+OWNERSHIP: tuple[str, ...] = ("non_chinese", "chinese_minority", "chinese_controlled")
+# basis of a capacity figure: product (tonnes of the unit's product or contained oxide), feed (tonnes of
+# material processed), ore (mined ore or concentrate mass, not contained oxide)
+CAPACITY_BASES: tuple[str, ...] = ("product", "feed", "ore")
 STAGE_UNITS: dict[str, frozenset[str]] = {
     "mine": frozenset({"t_TREO_concentrate", "t_NdPr_oxide"}),
     "separation": frozenset({"t_NdPr_oxide", "t_TREO_separated", "t_Dy_oxide", "t_Tb_oxide"}),
-    "metal_alloy": frozenset({"t_NdPr_metal", "t_NdFeB_alloy"}),
+    "metal": frozenset({"t_NdPr_metal"}),
+    "alloy": frozenset({"t_NdFeB_alloy"}),
     "magnet": frozenset({"t_NdFeB_magnet"}),
     "recycling": frozenset({"t_NdFeB_magnet", "t_magnet_feed", "t_TREO_separated"}),
 }
+# the bases on which each stage can count a capacity
+STAGE_BASES: dict[str, frozenset[str]] = {
+    **{s: frozenset({"product"}) for s in CHAIN_STAGES},
+    "recycling": frozenset({"product", "feed"}),
+}
+FEED_UNITS: frozenset[str] = frozenset({"t_magnet_feed"})  # units that are a feed by definition
+TREO_UNITS: frozenset[str] = frozenset({"t_TREO_concentrate", "t_TREO_separated"})
 SUPPLY_UNITS: frozenset[str] = frozenset().union(*STAGE_UNITS.values())
 
 
 class SupplyProject(Frozen):
-    """One facility outside China at one stage of the mine-to-magnet chain."""
+    """One facility outside China at one stage of the mine-to-magnet chain (one row of supply/projects.csv)."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     project: str = Field(min_length=2)
     company: str = Field(min_length=2)
     country: str = Field(min_length=2)
-    stage: Literal["mine", "separation", "metal_alloy", "magnet", "recycling"]
+    stage: Literal["mine", "separation", "metal", "alloy", "magnet", "recycling"]
     unit: str
+    basis: Literal["product", "feed", "ore"] = "product"
     capacity: float | None = Field(default=None, ge=0)
     first_year: int = Field(ge=1950, le=2100)
     years_to_full: int = Field(ge=1, le=30)
-    status: Literal["operating", "construction", "financed", "permitted", "feasibility", "announced"]
+    status: Literal["operating", "construction", "financed", "feasibility", "announced", "suspended"]
+    financing: Literal["none", "letter_of_interest", "conditional_commitment", "offtake_signed", "fid"] = "none"
     ndpr_share_of_treo: float | None = Field(default=None, ge=0, le=1)
+    dy_share_of_treo: float | None = Field(default=None, ge=0, le=1)
+    tb_share_of_treo: float | None = Field(default=None, ge=0, le=1)
     own_feed: bool = False
     feeds: str | None = None
+    expands: str | None = None
+    china_feed_share: float = Field(default=0.0, ge=0, le=1)
+    ownership: Literal["non_chinese", "chinese_minority", "chinese_controlled"] = "non_chinese"
+    status_source_url: str | None = Field(default=None, pattern=r"^https?://")
+    financing_source_url: str | None = Field(default=None, pattern=r"^https?://")
     source_title: str = Field(min_length=3)
     source_publisher: str = Field(min_length=2)
     source_url: str = Field(pattern=r"^https?://")
@@ -396,6 +420,63 @@ class SupplyProject(Frozen):
         if self.unit not in STAGE_UNITS[self.stage]:
             allowed = sorted(STAGE_UNITS[self.stage])
             raise ValueError(f"unit {self.unit!r} does not fit stage {self.stage!r}; expected one of {allowed}")
+        if self.capacity is not None:
+            if self.basis not in STAGE_BASES[self.stage] or (self.basis == "feed") != (self.unit in FEED_UNITS):
+                want = "feed" if self.unit in FEED_UNITS else "product"
+                raise ValueError(
+                    f"capacity on a {self.basis!r} basis cannot be counted at stage {self.stage!r} in {self.unit!r}; "
+                    f"expected basis {want!r} (or leave capacity empty and give the figure in the note)"
+                )
+            if self.unit in TREO_UNITS and self.ndpr_share_of_treo is None:
+                raise ValueError(f"capacity in {self.unit!r} needs ndpr_share_of_treo (the deposit's NdPr share)")
+        return self
+
+    @property
+    def status_source(self) -> str:
+        """Where the status is published (the row's source unless a separate one is given)."""
+        return self.status_source_url or self.source_url
+
+    @property
+    def financing_source(self) -> str:
+        """Where the financing stage is published (the row's source unless a separate one is given)."""
+        return self.financing_source_url or self.source_url
+
+
+class OutputRow(Frozen):
+    """One published yearly output of one project (one row of supply/output.csv)."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    year: int = Field(ge=1950, le=2100)
+    value: float = Field(ge=0)
+    unit: str
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite_value(cls, v: float) -> float:
+        return _finite(v)
+
+
+CHINA_STAGES: tuple[str, ...] = ("mine", "separation", "metal", "magnet")
+
+
+class ChinaSupplyRow(Frozen):
+    """One published figure of China's supply by stage (one row of supply/china.csv)."""
+
+    year: int = Field(ge=1950, le=2100)
+    stage: Literal["mine", "separation", "metal", "magnet"]
+    material: Literal["REO", "NdFeB"]
+    value: float = Field(ge=0)
+    unit: Literal["t_REO", "t_NdFeB_magnet"]
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _unit_fits(self) -> ChinaSupplyRow:
+        want = "t_NdFeB_magnet" if self.material == "NdFeB" else "t_REO"
+        if self.unit != want:
+            raise ValueError(f"unit {self.unit!r} does not fit material {self.material!r}; expected {want!r}")
         return self
 
 
@@ -416,6 +497,8 @@ class Assumptions(BaseModel):
     ndfeb_history: pd.DataFrame  # year, region, basis, value [t NdFeB]
     ndfeb_end_use: pd.DataFrame  # year, region, end_use, segments, basis, value [t NdFeB]
     projects: list[SupplyProject] = Field(default_factory=list)
+    project_output: pd.DataFrame = Field(default_factory=pd.DataFrame)  # id, year, value, unit, source, note
+    china_supply: pd.DataFrame = Field(default_factory=pd.DataFrame)  # year, stage, material, value, unit, source
     # Ensemble driver projections (forecast.backtest.driver_trends); empty = the capped logistic fit.
     driver_trends: dict[str, pd.DataFrame] = Field(default_factory=dict)
 

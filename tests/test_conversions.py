@@ -72,3 +72,48 @@ def test_unknown_unit_is_an_error(ctx):
     params, elements = ctx
     with pytest.raises(ValueError, match="unknown supply unit"):
         magnet_equivalent_per_unit("t_unobtainium", params, elements, "standard", YEARS)
+
+
+@pytest.mark.parametrize(
+    "stage, unit",
+    [
+        ("mine", "t_NdPr_oxide"),
+        ("mine", "t_TREO_concentrate"),
+        ("separation", "t_NdPr_oxide"),
+        ("separation", "t_TREO_separated"),
+        ("metal", "t_NdPr_metal"),
+        ("alloy", "t_NdFeB_alloy"),
+        ("magnet", "t_NdFeB_magnet"),
+        ("recycling", "t_NdFeB_magnet"),
+        ("recycling", "t_magnet_feed"),
+    ],
+)
+def test_every_stage_round_trips_to_oxide_and_back(ctx, stage, unit):
+    """A stage's product -> magnet-equivalent -> NdPr oxide -> magnet-equivalent returns the same tonnes."""
+    from forecast.schemas import STAGE_UNITS
+
+    params, elements = ctx
+    assert unit in STAGE_UNITS[stage]
+    g = "high_coercivity"
+    eq = magnet_equivalent_per_unit(unit, params, elements, g, YEARS, ndpr_share_of_treo=0.2)
+    oxide = eq * ndpr_oxide_per_magnet(params, elements, g, YEARS)
+    back = oxide * magnet_per_ndpr_oxide(params, elements, g, YEARS)
+    np.testing.assert_allclose(back, eq)
+    assert (eq > 0).all()
+
+
+def test_heavy_oxide_per_magnet_matches_the_demand_side(ctx, assumptions):
+    from forecast.basis import finished_per_alloy
+    from forecast.composition import element_fraction, oxide_gross_t, oxide_per_metal
+    from forecast.conversions import element_oxide_per_magnet
+
+    params, elements = ctx
+    g = "high_coercivity"
+    for el in ("Dy", "Tb", "Nd"):
+        factor = oxide_per_metal(
+            elements[el], params[f"chem.atomic_weight.{el}"].value, params["chem.atomic_weight.O"].value
+        )
+        alloy_metal = element_fraction(params, g, el, YEARS) / finished_per_alloy(params, YEARS)
+        reduction = np.array([params["refining.oxide_to_metal_yield"].value])
+        want = oxide_gross_t(alloy_metal, reduction, factor)
+        np.testing.assert_allclose(element_oxide_per_magnet(params, elements, g, el, YEARS), want)

@@ -1,16 +1,28 @@
-"""The gap: demand minus supply, coverage, and the binding stage."""
+"""The gap: demand minus supply per chain, coverage, and the binding stage."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from forecast.gap import chain_output, gap_table
+from forecast.bundle import demand_inputs
+from forecast.gap import chain_output, demand_by_material, gap_for_params, next_tightest
+from forecast.model import horizon_years
+from forecast.scenarios import resolve_parameters
+
+YEARS = np.arange(2020, 2041)
 
 
 @pytest.fixture(scope="module")
-def gap(assumptions, calibration):
-    return gap_table(assumptions, "base", calibration.calibrated)
+def params(assumptions, calibration):
+    return resolve_parameters(assumptions, "base", calibration.calibrated)
+
+
+@pytest.fixture(scope="module")
+def gap(assumptions, params):
+    demand, eol, _ = demand_inputs(assumptions, params, YEARS)
+    return gap_for_params(assumptions, params, "base", YEARS, demand, eol, quantiles=False)
 
 
 def test_gap_equals_demand_minus_supply(gap):
@@ -20,33 +32,82 @@ def test_gap_equals_demand_minus_supply(gap):
     np.testing.assert_allclose(gap.loc[ok, "coverage"], gap.loc[ok, "supply_risked_t"] / gap.loc[ok, "demand_t"])
 
 
-def test_every_year_to_2050_has_the_magnet_stage(gap):
-    m = gap[(gap["stage"] == "magnet") & (gap["material"] == "NdFeB") & (gap["region"] == "ex_china")]
-    assert m["year"].max() == 2050 and m["year"].is_unique
-    assert set(m["binding_stage"]) <= {"mine", "separation", "metal_alloy", "magnet"}
+def test_both_chains_every_year_with_a_binding_stage(gap):
+    m = gap[(gap["stage"] == "chain") & (gap["material"] == "NdFeB") & (gap["region"] == "ex_china")]
+    assert set(m["chain"]) == {"outside_china", "china_free"}
+    assert (m.groupby("chain")["year"].nunique() == len(YEARS)).all()
+    assert set(m["binding_stage"]) <= {"mine", "separation", "metal", "alloy", "magnet"}
+    np.testing.assert_allclose(m["binding_stage_t"], m["supply_risked_t"])
+    assert (m["next_stage_t"] >= m["binding_stage_t"] - 1e-9).all()
+
+
+def test_china_free_coverage_never_exceeds_outside_china(gap):
+    for stage in ("mine", "separation", "metal", "alloy", "magnet", "chain"):
+        g = gap[(gap["stage"] == stage) & (gap["region"] == "ex_china") & (gap["demand_t"] > 0)]
+        w = g.pivot_table(index=["year", "material"], columns="chain", values="coverage")
+        assert (w["china_free"] <= w["outside_china"] + 1e-12).all(), stage
 
 
 def test_ex_china_demand_is_a_share_of_world(gap):
-    w = gap[(gap["region"] == "world")].set_index(["year", "stage", "material"])["demand_t"]
-    x = gap[(gap["region"] == "ex_china")].set_index(["year", "stage", "material"])["demand_t"]
+    w = gap[(gap["region"] == "world")].set_index(["year", "chain", "stage", "material"])["demand_t"]
+    x = gap[(gap["region"] == "ex_china")].set_index(["year", "chain", "stage", "material"])["demand_t"]
     assert (x <= w).all()
 
 
-def test_chain_output_is_the_tightest_stage():
-    out, bind = chain_output(
+def test_regional_demand_table_is_used_when_given():
+    years = np.array([2030])
+    table = pd.DataFrame(
         {
-            "mine": np.array([10.0, 5.0]),
-            "separation": np.array([8.0, 9.0]),
-            "metal_alloy": np.array([9.0, 9.0]),
-            "magnet": np.array([20.0, 1.0]),
+            "year": [2030, 2030],
+            "region": ["world", "ex_china"],
+            "segment": ["x", "x"],
+            "material": ["NdFeB", "NdFeB"],
+            "basis": ["blank", "blank"],
+            "unit": ["t_magnet", "t_magnet"],
+            "value": [100.0, 40.0],
         }
     )
+    d = demand_by_material(table, np.array([0.1]), years)
+    ndfeb = d[d["material"] == "NdFeB"].set_index("region")["demand_t"]
+    assert ndfeb["ex_china"] == 40.0 and ndfeb["world"] == 100.0
+
+
+def test_chain_output_is_the_tightest_stage():
+    stages = {
+        "mine": np.array([10.0, 5.0]),
+        "separation": np.array([8.0, 9.0]),
+        "metal": np.array([9.0, 9.0]),
+        "alloy": np.array([12.0, 3.0]),
+        "magnet": np.array([20.0, 1.0]),
+    }
+    out, bind = chain_output(stages)
     np.testing.assert_allclose(out, [8.0, 1.0])
     assert list(bind) == ["separation", "magnet"]
+    nxt, nxt_t = next_tightest(stages)
+    assert list(nxt) == ["metal", "alloy"] and list(nxt_t) == [9.0, 3.0]
 
 
 def test_chain_never_exceeds_any_stage(gap):
     g = gap[(gap["material"] == "NdFeB") & (gap["region"] == "world")]
-    chain = g[g["stage"] == "chain"].set_index("year")["supply_risked_t"]
-    for s in ("separation", "metal_alloy", "magnet"):
-        assert (chain <= g[g["stage"] == s].set_index("year")["supply_risked_t"] + 1e-9).all()
+    for chain in ("outside_china", "china_free"):
+        c = g[g["chain"] == chain]
+        out = c[c["stage"] == "chain"].set_index("year")["supply_risked_t"]
+        for s in ("separation", "metal", "alloy", "magnet"):
+            assert (out <= c[c["stage"] == s].set_index("year")["supply_risked_t"] + 1e-9).all()
+
+
+def test_metal_and_alloy_are_separate_and_not_binding_every_year(gap):
+    m = gap[(gap["stage"] == "chain") & (gap["material"] == "NdFeB") & (gap["region"] == "ex_china")]
+    out = m[m["chain"] == "outside_china"]
+    assert out["binding_stage"].nunique() > 1  # the binding stage moves as plants come online
+    assert {"metal", "alloy"} <= set(gap["stage"])
+
+
+def test_gap_takes_demand_as_an_argument(assumptions, params):
+    years = np.array([2030])
+    demand, eol, _ = demand_inputs(assumptions, params, years)
+    doubled = demand.assign(demand_t=demand["demand_t"] * 2)
+    a = gap_for_params(assumptions, params, "base", years, demand, eol, quantiles=False)
+    b = gap_for_params(assumptions, params, "base", years, doubled, eol, quantiles=False)
+    np.testing.assert_allclose(b["demand_t"], 2 * a["demand_t"])
+    assert len(horizon_years(assumptions)) > 1

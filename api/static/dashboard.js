@@ -35,7 +35,7 @@ async function drawDemand(scenario) {
 }
 
 async function drawGap(scenario) {
-  const g = await getJSON(`/v1/gap?scenario=${scenario}&stage=magnet&region=ex_china&element=NdFeB`);
+  const g = await getJSON(`/v1/gap?scenario=${scenario}&stage=magnet&region=ex_china&element=NdFeB&chain=outside_china`);
   const x = g.records.map(r => r.year);
   const traces = [
     { x, y: g.records.map(r => r.demand_t), name: "demand outside China", type: "scatter", mode: "lines", line: { width: 3 } },
@@ -52,19 +52,91 @@ async function drawGap(scenario) {
 }
 
 async function drawBinding(scenario) {
-  const s = await getJSON(`/v1/supply?weighting=risked&element=NdFeB`);
+  const chain = document.getElementById("chain").value || "outside_china";
+  const s = await getJSON(`/v1/supply?weighting=risked&element=NdFeB&chain=${chain}`);
   const g = await getJSON(`/v1/gap?scenario=${scenario}&stage=chain&region=ex_china&element=NdFeB`);
   const byStage = groupBy(s.records, "stage");
   const traces = Object.entries(byStage).map(([stage, rows]) => ({
     x: rows.map(r => r.year), y: rows.map(r => r.capacity_t), name: stage, type: "scatter", mode: "lines",
   }));
+  const own = g.records.filter(r => r.chain === chain);
   traces.push({
-    x: g.records.map(r => r.year), y: g.records.map(r => r.supply_risked_t), name: "chain output",
-    text: g.records.map(r => "binding: " + r.binding_stage), type: "scatter", mode: "lines+markers",
-    line: { width: 4, color: "#111" },
+    x: own.map(r => r.year), y: own.map(r => r.supply_risked_t), name: `${chain} chain output`,
+    text: own.map(r => `binding: ${r.binding_stage}; next: ${r.next_stage} ${Math.round(r.next_stage_t)} t`),
+    type: "scatter", mode: "lines+markers", line: { width: 4, color: "#111" },
   });
   await Plotly.newPlot("chart-binding", traces, { ...LAYOUT, yaxis: { title: "t NdFeB-eq", type: "log" } }, CONFIG);
+  const byYear = {};
+  for (const r of g.records) (byYear[r.year] = byYear[r.year] || {})[r.chain] = r;
+  const tbody = document.querySelector("#binding-table tbody");
+  tbody.innerHTML = "";
+  for (const year of Object.keys(byYear).map(Number).filter(y => y % 5 === 0)) {
+    const tr = document.createElement("tr");
+    const cell = r => r ? `${Math.round(r.supply_risked_t).toLocaleString()} t, ${r.binding_stage} (next ${r.next_stage})` : "";
+    for (const text of [String(year), cell(byYear[year].outside_china), cell(byYear[year].china_free)]) {
+      const td = document.createElement("td"); td.textContent = text; tr.append(td);
+    }
+    tr.dataset.year = String(year);
+    tbody.append(tr);
+  }
   markDrawn("chart-binding");
+}
+
+async function drawBalance(scenario) {
+  const material = document.getElementById("balance-material").value || "NdPr";
+  const b = await getJSON(`/v1/balance?scenario=${scenario}&material=${material}`);
+  const x = b.records.map(r => r.year);
+  const bar = (key, name) => ({ x, y: b.records.map(r => r[key]), name, type: "bar" });
+  const traces = [
+    bar("china_t", "China"), bar("rest_of_world_t", "rest of the world"), bar("recycled_t", "recycled"),
+    { x, y: b.records.map(r => Math.max(r.deficit_t, 0)), name: "deficit", type: "bar", marker: { color: "rgba(200,0,0,0.35)" } },
+    { x, y: b.records.map(r => r.demand_t), name: "world demand", type: "scatter", mode: "lines", line: { width: 3, color: "#111" } },
+  ];
+  const unit = material === "NdFeB" ? "t NdFeB" : `t ${material} oxide`;
+  await Plotly.newPlot("chart-balance", traces, { ...LAYOUT, barmode: "stack", yaxis: { title: unit } }, CONFIG);
+  document.getElementById("chart-balance").dataset.material = material;
+  markDrawn("chart-balance");
+}
+
+let PROJECTS = [];
+
+function renderPipeline() {
+  const value = id => document.getElementById(id).value.trim().toLowerCase();
+  const [company, country, stage, status, financing] = ["f-company", "f-country", "f-stage", "f-status", "f-financing"].map(value);
+  const rows = PROJECTS.filter(p =>
+    (!company || p.company.toLowerCase().includes(company)) && (!country || p.country.toLowerCase().includes(country)) &&
+    (!stage || p.stage === stage) && (!status || p.status === status) && (!financing || p.financing === financing));
+  const tbody = document.querySelector("#pipeline-table tbody");
+  tbody.innerHTML = "";
+  for (const p of rows) {
+    const tr = document.createElement("tr");
+    const link = document.createElement("a");
+    link.href = p.source_url; link.textContent = p.source_publisher; link.rel = "noopener";
+    const latest = p.output_latest_year ? `${Math.round(p.output_latest_t).toLocaleString()} (${p.output_latest_year})` : "";
+    const cells = [p.project, p.company, p.country, p.stage, p.capacity === null ? "n/a" : Math.round(p.capacity).toLocaleString(),
+                   p.unit, String(p.first_year), p.status, p.financing, p.china_feed_share ? `${Math.round(p.china_feed_share * 100)}%` : "", latest];
+    for (const text of cells) { const td = document.createElement("td"); td.textContent = text; tr.append(td); }
+    const td = document.createElement("td"); td.append(link); tr.append(td);
+    tr.title = p.note || "";
+    tbody.append(tr);
+  }
+  document.getElementById("pipeline-count").textContent = `${rows.length} of ${PROJECTS.length} projects`;
+}
+
+async function drawPipeline() {
+  const d = await getJSON("/v1/supply/projects");
+  PROJECTS = d.records;
+  const fill = (id, key) => {
+    const select = document.getElementById(id);
+    for (const v of [...new Set(PROJECTS.map(p => p[key]))].sort()) {
+      const o = document.createElement("option"); o.value = v; o.textContent = v; select.append(o);
+    }
+    select.addEventListener("change", renderPipeline);
+  };
+  fill("f-stage", "stage"); fill("f-status", "status"); fill("f-financing", "financing");
+  for (const id of ["f-company", "f-country"]) document.getElementById(id).addEventListener("input", renderPipeline);
+  renderPipeline();
+  document.getElementById("pipeline-table").dataset.drawn = "true";
 }
 
 async function drawElements(scenario) {
@@ -160,6 +232,7 @@ async function drawAll() {
   try {
     await Promise.all([
       drawDemand(scenario), drawDrivers(scenario), drawGap(scenario), drawBinding(scenario), drawElements(scenario),
+      drawBalance(scenario),
     ]);
     status.textContent = "";
     document.body.dataset.ready = "true";
@@ -179,7 +252,10 @@ async function init() {
     select.append(o);
   }
   select.addEventListener("change", () => { document.body.dataset.ready = "false"; drawAll(); });
-  await Promise.all([drawCalibration(), drawSources()]);
+  const scenarioNow = () => document.getElementById("scenario").value || "base";
+  document.getElementById("chain").addEventListener("change", () => drawBinding(scenarioNow()));
+  document.getElementById("balance-material").addEventListener("change", () => drawBalance(scenarioNow()));
+  await Promise.all([drawCalibration(), drawSources(), drawPipeline()]);
   await drawAll();
 }
 

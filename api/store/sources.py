@@ -24,6 +24,8 @@ ASSUMPTION_FILES: tuple[str, ...] = (
     "scenarios.yaml",
     *(spec.path for spec in SERIES),
     "supply/projects.csv",
+    "supply/output.csv",
+    "supply/china.csv",
 )
 OPTIONAL_FILES: tuple[str, ...] = ("README.md",)
 

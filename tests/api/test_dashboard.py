@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHARTS = ("chart-demand", "chart-drivers", "chart-gap", "chart-binding", "chart-elements")
+CHARTS = ("chart-demand", "chart-drivers", "chart-gap", "chart-binding", "chart-elements", "chart-balance")
 PAGE_TIMEOUT_S = 60
 
 
@@ -65,6 +65,21 @@ def test_dashboard_draws_every_chart_without_console_errors(server, browser):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr")) >= 20
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+    # the pipeline table filters by company and status; the binding stage is listed for both chains
+    rows = browser.find_elements(By.CSS_SELECTOR, "#pipeline-table tbody tr")
+    assert len(rows) >= 90
+    browser.find_element(By.ID, "f-company").send_keys("REalloys")
+    filtered = browser.find_elements(By.CSS_SELECTOR, "#pipeline-table tbody tr")
+    assert 0 < len(filtered) < len(rows) and all("REalloys" in r.text for r in filtered)
+    Select(browser.find_element(By.ID, "f-status")).select_by_value("financed")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#pipeline-table tbody tr")) <= len(filtered)
+    binding = browser.find_elements(By.CSS_SELECTOR, "#binding-table tbody tr")
+    assert binding and all(s in binding[0].text for s in ("t,", "next"))
+    Select(browser.find_element(By.ID, "balance-material")).select_by_value("Dy")
+    WebDriverWait(browser, PAGE_TIMEOUT_S).until(
+        lambda d: d.execute_script("return document.getElementById('chart-balance').dataset.material") == "Dy"
+    )
 
     Select(browser.find_element(By.ID, "scenario")).select_by_value("rare_earth_free")
     _wait_ready(browser)

@@ -55,17 +55,12 @@ def test_csv_by_query_and_by_accept_header(client):
 
 
 def test_gap_json_and_csv_agree(client):
-    j = client.get("/v1/gap", params={"stage": "magnet", "region": "ex_china", "element": "NdFeB"}).json()["records"]
-    c = pd.read_csv(
-        io.StringIO(
-            client.get(
-                "/v1/gap", params={"stage": "magnet", "region": "ex_china", "element": "NdFeB", "format": "csv"}
-            ).text
-        )
-    )
+    q = {"stage": "magnet", "region": "ex_china", "element": "NdFeB", "chain": "outside_china"}
+    j = client.get("/v1/gap", params=q).json()["records"]
+    c = pd.read_csv(io.StringIO(client.get("/v1/gap", params={**q, "format": "csv"}).text))
     assert len(j) == len(c) == 36
     assert c["gap_t"].tolist() == pytest.approx([x["gap_t"] for x in j])
-    assert {x["binding_stage"] for x in j} <= {"mine", "separation", "metal_alloy", "magnet"}
+    assert {x["binding_stage"] for x in j} <= {"mine", "separation", "metal", "alloy", "magnet"}
 
 
 def test_supply_filters(client):
@@ -104,6 +99,13 @@ def test_large_bodies_are_gzipped(client):
         ("/v1/gap?region=mars", "region"),
         ("/v1/gap?stage=smelting", "stage"),
         ("/v1/supply?weighting=hopeful", "weighting"),
+        ("/v1/supply?chain=moon", "chain"),
+        ("/v1/gap?chain=moon", "chain"),
+        ("/v1/supply/projects?stage=smelting", "stage"),
+        ("/v1/supply/projects?status=dreaming", "status"),
+        ("/v1/supply/projects?financing=hope", "financing"),
+        ("/v1/balance?material=gold", "material"),
+        ("/v1/balance?scenario=nope", "scenario"),
         ("/v1/drivers?driver=horses", "driver"),
         ("/v1/drivers?scenario=nope", "scenario"),
     ],
@@ -148,7 +150,7 @@ def test_what_if_forecast_changes_demand_and_supply(client):
 
     ev = {"segment": "ev_bev", "material": "NdFeB", "unit": "t_magnet"}
     assert pick(heavy, **ev)["value"] > pick(base, **ev)["value"]
-    mag = {"stage": "magnet", "region": "ex_china", "material": "NdFeB"}
+    mag = {"stage": "magnet", "region": "ex_china", "material": "NdFeB", "chain": "outside_china"}
     assert pick(heavy, **mag)["supply_nameplate_t"] == pytest.approx(pick(base, **mag)["supply_nameplate_t"] + 20000)
     assert heavy["assumptions_version"] == base["assumptions_version"]
 
@@ -263,3 +265,40 @@ def test_drivers_give_history_projection_and_ordered_bands(client):
     csv = client.get("/v1/drivers", params={"format": "csv", "driver": "ev_commercial_sales.bus"})
     table = pd.read_csv(io.StringIO(csv.text))
     assert set(table["driver"]) == {"ev_commercial_sales.bus"}
+
+
+def test_gap_by_chain_china_free_never_covers_more(client):
+    recs = client.get("/v1/gap", params={"stage": "chain", "region": "ex_china", "element": "NdFeB"}).json()["records"]
+    by = {(r["year"], r["chain"]): r for r in recs}
+    years = {y for y, _ in by}
+    assert years and all((y, "china_free") in by and (y, "outside_china") in by for y in years)
+    for y in years:
+        assert by[(y, "china_free")]["supply_risked_t"] <= by[(y, "outside_china")]["supply_risked_t"] + 1e-6
+        assert by[(y, "china_free")]["binding_stage"] in {"mine", "separation", "metal", "alloy", "magnet"}
+    one = client.get("/v1/gap", params={"chain": "china_free", "stage": "chain"}).json()["records"]
+    assert one and {r["chain"] for r in one} == {"china_free"}
+
+
+def test_projects_filter_by_company_country_stage_and_status(client):
+    every = client.get("/v1/supply/projects").json()["records"]
+    assert len(every) >= 90
+    realloys = client.get("/v1/supply/projects", params={"company": "realloys"}).json()["records"]
+    assert realloys and all("realloys" in r["company"].lower() for r in realloys)
+    src = client.get("/v1/supply/projects", params={"company": "Saskatchewan", "stage": "metal"}).json()["records"]
+    assert {r["id"] for r in src} == {"src_saskatoon_metal", "src_saskatoon_metal_expansion"}
+    assert all(r["financing"] == "offtake_signed" and r["status_source"].startswith("http") for r in src)
+    us_operating = client.get("/v1/supply/projects", params={"country": "usa", "status": "operating"}).json()["records"]
+    assert us_operating and all(r["country"] == "USA" and r["status"] == "operating" for r in us_operating)
+    loi = client.get("/v1/supply/projects", params={"financing": "letter_of_interest"}).json()["records"]
+    assert "arr_halleck_creek" in {r["id"] for r in loi}
+    csv_text = client.get("/v1/supply/projects", params={"company": "Ramaco", "format": "csv"}).text
+    assert "ramaco_brook" in csv_text
+
+
+def test_balance_closes_and_filters_by_material(client):
+    recs = client.get("/v1/balance", params={"material": "NdPr", "start": 2024, "end": 2030}).json()["records"]
+    assert [r["year"] for r in recs] == list(range(2024, 2031))
+    for r in recs:
+        assert r["china_t"] + r["rest_of_world_t"] + r["recycled_t"] == pytest.approx(r["supply_t"])
+        assert r["supply_t"] + r["deficit_t"] == pytest.approx(r["demand_t"])
+    assert {r["material"] for r in client.get("/v1/balance").json()["records"]} == {"NdFeB", "NdPr", "Dy", "Tb"}
