@@ -23,7 +23,7 @@ from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
 # from its stored files (see api.store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 5
+BUNDLE_FORMAT = 6
 
 
 @dataclass(frozen=True)
