@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
 from forecast.driver_models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
-from forecast.params import ParamSet
+from forecast.params import ParamSet, scalar
 from forecast.schemas import TOTAL, Assumptions
 
 MAX_HORIZON = 5
@@ -64,7 +63,7 @@ def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
     """Every driver series in the assumptions; world totals are the ones the demand model uses."""
     out = []
     ev = a.ev_car_sales
-    ev_cap = P.scalar(params, "drivers.ev_car_market_cap")
+    ev_cap = scalar(params, "drivers.ev_car_market_cap")
     for region, grp in ev.groupby("region", sort=True):
         tot = grp.groupby("year")["value"].sum().sort_index()
         cap = ev_cap if region == "World" else None
@@ -80,11 +79,11 @@ def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
                     "vehicles",
                 )
             )
-    for (region, mode), g2 in a.ev_commercial_sales.groupby(["region", "mode"], sort=True):
+    for (area, mode), g2 in a.ev_commercial_sales.groupby(["region", "mode"], sort=True):
         s = g2.set_index("year")["value"].sort_index()
-        out.append(Series(f"ev_commercial_sales.{region}.{mode}", s.index.to_numpy(), s.to_numpy(), None, "vehicles"))
+        out.append(Series(f"ev_commercial_sales.{area}.{mode}", s.index.to_numpy(), s.to_numpy(), None, "vehicles"))
     wind = a.wind_installations
-    w_cap = P.scalar(params, "drivers.wind_cap_gw_per_yr")
+    w_cap = scalar(params, "drivers.wind_cap_gw_per_yr")
     for region, grp in wind.groupby("region", sort=True):
         tot = grp.groupby("year")["value"].sum().sort_index()
         out.append(Series(f"wind_installations.{region}.total", tot.index.to_numpy(), tot.to_numpy(), w_cap, "GW"))
@@ -147,12 +146,12 @@ def ensemble_weights(metrics: pd.DataFrame, size: int = ENSEMBLE_SIZE) -> pd.Dat
     where drift happened to be almost exact cannot dominate).
     """
     mae = metrics.pivot_table(index=["series", "model"], columns="horizon", values="mae")
-    drift = mae.xs("naive_drift", level="model")
+    drift = pd.DataFrame(mae.xs("naive_drift", level="model"))
     pooled = mae.sum(axis=1, min_count=1)
     denom = drift.sum(axis=1, min_count=1).reindex(pooled.index.get_level_values("series")).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        score = pd.Series(np.where(denom > 0, pooled.to_numpy() / denom, np.nan), index=pooled.index)
-    score = score.rename("score").reset_index()
+        ratio = pd.Series(np.where(denom > 0, pooled.to_numpy() / denom, np.nan), index=pooled.index)
+    score = ratio.rename("score").reset_index()
     score["weight"] = 0.0
     for series, grp in score.groupby("series"):
         ok = grp[np.isfinite(grp["score"]) & (grp["score"] > 0)].nsmallest(size, "score")
@@ -329,7 +328,7 @@ def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
     last = a.model.horizon.last_year
     proj, notes = [], {}
     for name in MODEL_DRIVERS.values():
-        w = weights[weights["series"] == name].set_index("model")["weight"].to_dict()
+        w = {str(k): float(v) for k, v in weights[weights["series"] == name].set_index("model")["weight"].items()}
         p, n = project_series(by_name[name], w, last)
         proj.append(widen(p, factors.get(name, {}), by_name[name].cap).assign(series=name))
         notes[name] = n

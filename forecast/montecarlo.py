@@ -88,9 +88,12 @@ DTYPE = np.float32  # paths are summarised by quantiles: single precision is amp
 
 
 def _param(d: Draws, params: ParamSet, name: str, years: np.ndarray) -> np.ndarray:
-    """(paths, 1) draws of a constant parameter, or (1, years) of a fixed trajectory."""
+    """(paths, 1) draws of an uncertain constant, (1, 1) of a fixed one, or (1, years) of a trajectory."""
     if name in d.values:
         return d.values[name].astype(DTYPE)[:, None]
+    p = params[name]
+    if p.value is not None:  # a constant with a degenerate range (low == high): (1, 1), like a draw
+        return np.full((1, 1), p.value, dtype=DTYPE)
     return P.value(params, name, years).astype(DTYPE)[None, :]
 
 

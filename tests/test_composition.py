@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forecast import params as P
 from forecast.composition import element_fraction, metal_per_oxide, oxide_needed_t, oxide_per_metal
 from forecast.model import demand_for_params, horizon_years
+from forecast.params import scalar
 from forecast.scenarios import resolve_parameters
 
 
@@ -56,4 +56,4 @@ def test_heavy_re_thrifting_lowers_dy_and_tb_only(assumptions):
     dy = element_fraction(params, "high_coercivity", "Dy", years)
     nd = element_fraction(params, "high_coercivity", "Nd", years)
     assert dy[1] < dy[0]
-    assert nd[1] == nd[0] == P.scalar(params, "composition.high_coercivity.Nd")
+    assert nd[1] == nd[0] == scalar(params, "composition.high_coercivity.Nd")

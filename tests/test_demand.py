@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from forecast.demand import (
@@ -16,6 +16,7 @@ from forecast.demand import (
 )
 from forecast.model import demand_for_params, horizon_years, total_magnet_t
 from forecast.scenarios import apply_overrides, resolve_parameters
+from tests.conftest import SLOW_PROPERTIES
 
 pos = st.floats(0.0, 1e8, allow_nan=False)
 frac = st.floats(0.0, 1.0)
@@ -93,8 +94,8 @@ def test_segments_sum_to_total_and_nothing_is_negative(assumptions):
 
 def test_a_commercial_segment_is_sales_times_car_motor_equivalents(assumptions):
     """ev_truck = trucks sold x car-motor equivalents x PM share x kg per car motor / 1000."""
-    from forecast import params as P
     from forecast.drivers import driver_arrays
+    from forecast.params import value as param_value
 
     params = resolve_parameters(assumptions, "base")
     years = horizon_years(assumptions)
@@ -102,18 +103,18 @@ def test_a_commercial_segment_is_sales_times_car_motor_equivalents(assumptions):
     got = df[(df["segment"] == "ev_truck") & (df["material"] == "NdFeB")].set_index("year")["value"]
     drivers = driver_arrays(assumptions.histories(), params, years, assumptions.driver_trends)
     trucks = drivers["ev_commercial_sales.truck"]
-    kg = P.value(params, "ev.motor_kg", years) * P.value(params, "ev.motor_kg_factor", years)
+    kg = param_value(params, "ev.motor_kg", years) * param_value(params, "ev.motor_kg_factor", years)
     expected = (
         trucks
-        * P.value(params, "ev.commercial.truck.motor_equivalents", years)
-        * P.value(params, "ev.pm_motor_share", years)
+        * param_value(params, "ev.commercial.truck.motor_equivalents", years)
+        * param_value(params, "ev.pm_motor_share", years)
         * kg
         / 1000.0
     )
     assert np.allclose(got.to_numpy(), expected)
 
 
-@settings(max_examples=20, deadline=None)
+@SLOW_PROPERTIES
 @given(k=st.floats(1.0, 1.8))
 def test_more_electric_trucks_never_lower_model_demand(assumptions, k):
     base = resolve_parameters(assumptions, "base")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from forecast import params as P
 from forecast.drivers import LogisticFit, fit_logistic, project_drivers
+from forecast.params import value as param_value
 from forecast.scenarios import apply_overrides, resolve_parameters
+from tests.conftest import SLOW_PROPERTIES
 
 
 @given(
@@ -21,8 +22,7 @@ def test_logistic_fit_recovers_an_exact_logistic(cap, rate, midpoint):
     years = np.arange(2010, 2025)
     truth = LogisticFit(cap, rate, midpoint)
     values = truth(years)
-    if ((values > 0) & (values < cap * (1 - 1e-9))).sum() < 5:
-        return
+    assume(((values > 0) & (values < cap * (1 - 1e-9))).sum() >= 5)  # enough unsaturated points to fit
     fit = fit_logistic(years, values, cap)
     assert fit.rate == pytest.approx(rate, rel=1e-4)
     assert fit.midpoint_year == pytest.approx(midpoint, abs=1e-3)
@@ -76,7 +76,7 @@ def test_a_year_given_only_as_a_total_is_history_split_by_the_share(assumptions)
     published = ev_rows[(ev_rows["region"] == "World") & (ev_rows["year"] == 2025)]
     assert published["powertrain"].tolist() == ["total"]
     total = float(published["value"].iloc[0])
-    phev = float(P.value(params, "ev.phev_share_of_sales", np.array([2025]))[0])
+    phev = float(param_value(params, "ev.phev_share_of_sales", np.array([2025]))[0])
     assert kind.loc[2025] == "history" and kind.loc[2026] == "projection"
     assert ev.loc[2025].sum() == pytest.approx(total)
     assert ev.loc[2025, "ev_car_sales.PHEV"] == pytest.approx(total * phev)
@@ -148,6 +148,7 @@ def test_the_iea_steps_scenario_follows_the_published_path_for_electric_cars(ass
     assert t_base.loc[2030] != pytest.approx(anchors[2030])  # the base is the fitted trend, not the path
 
 
+@SLOW_PROPERTIES
 @given(w=st.floats(0.0, 1.0))
 def test_the_steps_weight_blends_trend_and_path_linearly(assumptions, w):
     years = np.arange(2020, 2041)

@@ -74,15 +74,55 @@ def test_draws_stay_within_the_sourced_ranges(fitted):
         assert v.min() >= params[name].low - 1e-12 and v.max() <= params[name].high + 1e-12, name
 
 
-def test_median_path_is_near_the_central_forecast_for_electric_cars(fitted):
-    a, params = fitted
+def _pinned(params, n_paths: int):
+    """Draws with every driver at its central path (z = 0) and every parameter at its central value."""
+    from forecast.montecarlo import DRIVER_KEYS, Draws, uncertain_parameters
+
+    def pinned_draw(a, p, n, seed):
+        values = {k: np.full(n, float(p[k].value)) for k in uncertain_parameters(a, p)}
+        return Draws({k: np.zeros(n) for k in DRIVER_KEYS}, values)
+
+    return pinned_draw
+
+
+def test_pinned_draws_give_the_deterministic_demand_on_every_path(fitted, monkeypatch):
+    import forecast.montecarlo
     from forecast.model import demand_for_params
 
-    det = demand_for_params(a, params, YEARS)
-    det = det[(det["segment"] == "ev_bev") & (det["material"] == "NdFeB")].set_index("year")["value"]
-    q = quantile_table(a, params, "base", YEARS, n_paths=4000)
-    med = q[(q["segment"] == "ev_bev") & (q["material"] == "NdFeB")].set_index("year")["p50"]
-    assert (med / det).between(0.8, 1.2).all()
+    a, params = fitted
+    monkeypatch.setattr(forecast.montecarlo, "draw", _pinned(params, 3))
+    paths = simulate(a, params, YEARS, n_paths=3)
+    det = demand_for_params(a, params, YEARS).set_index(["segment", "material", "unit", "year"])["value"]
+    for seg in a.structure.segments:
+        want = det.loc[(seg, "NdFeB", "t_magnet")].to_numpy()
+        got = paths[(seg, "NdFeB", "t_magnet")]
+        np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-5, err_msg=seg)
+
+
+def _degenerate(params, names):
+    return {
+        **params,
+        **{n: params[n].model_copy(update={"low": params[n].value, "high": params[n].value}) for n in names},
+    }
+
+
+def test_a_degenerate_range_on_a_trend_growth_rate_is_a_fixed_value(fitted):
+    from forecast.model import demand_for_params
+
+    a, params = fitted
+    fixed = _degenerate(params, ["other.robotics.growth_per_yr", "other.robotics.base_t"])
+    paths = simulate(a, fixed, YEARS, n_paths=200)[("robotics", "NdFeB", "t_magnet")]
+    det = demand_for_params(a, fixed, YEARS)
+    want = det[(det["segment"] == "robotics") & (det["material"] == "NdFeB")].set_index("year")["value"]
+    np.testing.assert_allclose(paths, np.broadcast_to(want.to_numpy(), paths.shape), rtol=1e-5)
+
+
+def test_degenerate_ranges_everywhere_give_quantiles_without_spread_from_parameters(fitted):
+    a, params = fitted
+    constants = [n for n, p in params.items() if p.value is not None]
+    q = quantile_table(a, _degenerate(params, constants), "base", YEARS, n_paths=300)
+    trend = q[(q["segment"] == "robotics") & (q["material"] == "NdFeB")]
+    np.testing.assert_allclose(trend["p5"], trend["p95"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("years", [np.arange(2024, 2051), np.arange(2042, 2050), np.array([2020, 2030, 2045])])

@@ -13,6 +13,7 @@ from forecast.loading import AssumptionsError, load_assumptions
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import STATUSES, SupplyProject
 from forecast.supply import capacity_native, ramp, risk, stage_capacity
+from tests.conftest import SLOW_PROPERTIES
 
 YEARS = np.arange(2020, 2051)
 
@@ -86,6 +87,7 @@ def test_required_companies_are_covered(assumptions):
         assert name in companies, name
 
 
+@SLOW_PROPERTIES
 @given(extra=st.floats(0, 50000), stage=st.sampled_from(["mine", "separation", "metal_alloy", "magnet"]))
 def test_adding_a_project_never_lowers_supply(assumptions, extra, stage):
     unit = {

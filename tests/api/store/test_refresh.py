@@ -229,10 +229,10 @@ def _strip_file(store: Store, ref: str, name: str) -> None:
         v.files = out.getvalue()
 
 
-def _age_bundle(store: Store) -> None:
-    """Mark the active version's stored forecast as written by bundle format 1."""
-    import dataclasses
-    import pickle
+def _rewrite_bundle(store: Store, edit) -> None:
+    """Rewrite the active version's stored forecast archive: ``edit(name, data) -> data | None`` per member."""
+    import io
+    import zipfile
 
     from sqlalchemy.orm import Session
 
@@ -240,7 +240,87 @@ def _age_bundle(store: Store) -> None:
 
     with Session(store.engine) as s, s.begin():
         v = s.get(Version, store.active().id)
-        v.bundle = pickle.dumps(dataclasses.replace(pickle.loads(v.bundle), format=1))
+        src, out = zipfile.ZipFile(io.BytesIO(v.bundle)), io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for item in src.namelist():
+                data = edit(item, src.read(item))
+                if data is not None:
+                    dst.writestr(item, data)
+        v.bundle = out.getvalue()
+
+
+def _set_row_bundle(store: Store, blob: bytes) -> None:
+    from sqlalchemy.orm import Session
+
+    from api.store.db import Version
+
+    with Session(store.engine) as s, s.begin():
+        s.get(Version, store.active().id).bundle = blob
+
+
+def _age_bundle(store: Store) -> None:
+    """Mark the active version's stored forecast as written by bundle format 1."""
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        return json.dumps({**json.loads(data), "format": 1}).encode()
+
+    _rewrite_bundle(store, edit)
+
+
+class _Exploit:
+    """A pickle that creates a file when unpickled: what a writable row could smuggle in."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_in_the_forecast_column_is_refused_never_run(store, tmp_path):
+    import pickle
+
+    from api.store.repository import InvalidBundle
+
+    marker = tmp_path / "ran"
+    _set_row_bundle(store, pickle.dumps(_Exploit(marker)))
+    with pytest.raises(InvalidBundle, match="not a zip archive"):
+        store.load_bundle(store.active().id)
+    assert not marker.exists()
+
+
+def test_a_tampered_table_in_a_stored_forecast_is_refused_naming_it(store):
+    from api.store.repository import InvalidBundle
+
+    _rewrite_bundle(store, lambda name, data: b"not parquet" if name == "gap.parquet" else data)
+    with pytest.raises(InvalidBundle, match=r"gap\.parquet is not valid Parquet"):
+        store.load_bundle(store.active().id)
+
+
+def test_a_tampered_manifest_in_a_stored_forecast_is_refused_naming_the_field(store):
+    from api.store.repository import InvalidBundle
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        doc = json.loads(data)
+        doc["data"]["calibration"]["target_ratio"] = "four"
+        return json.dumps(doc).encode()
+
+    _rewrite_bundle(store, edit)
+    with pytest.raises(InvalidBundle, match="target_ratio"):
+        store.load_bundle(store.active().id)
+
+
+def test_a_tampered_forecast_is_rebuilt_from_the_version_files_when_served(store):
+    active = store.active()
+    _set_row_bundle(store, b"garbage")
+    service = _service(store_url(store), refresh_on_start=False)
+    service.start()
+    assert service.state.bundle.version == active.short_id
+    assert store.load_bundle(active.id).version == active.short_id  # the rebuilt archive was saved
 
 
 def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
