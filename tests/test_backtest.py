@@ -60,10 +60,12 @@ def test_skill_metrics_are_computed_as_defined():
         }
     )
     m = skill(bt).set_index("model")
-    assert m.loc["m", "mae"] == pytest.approx(1.5) and m.loc["naive_drift", "mae"] == pytest.approx(3.0)
+    assert m.loc["m", "mae"] == pytest.approx(1.5)
+    assert m.loc["naive_drift", "mae"] == pytest.approx(3.0)
     assert m.loc["m", "mase"] == pytest.approx(0.5)
     assert m.loc["m", "mape"] == pytest.approx((0.1 + 0.1) / 2)
-    assert m.loc["m", "coverage_80"] == pytest.approx(0.5) and m.loc["m", "coverage_95"] == pytest.approx(1.0)
+    assert m.loc["m", "coverage_80"] == pytest.approx(0.5)
+    assert m.loc["m", "coverage_95"] == pytest.approx(1.0)
 
 
 def test_ensemble_weights_follow_the_rule():
@@ -77,7 +79,8 @@ def test_ensemble_weights_follow_the_rule():
         }
     )
     w = ensemble_weights(metrics).set_index("model")["weight"]
-    assert w["d"] == 0 and w[["a", "b", "naive_drift", "c"]].gt(0).sum() == 3
+    assert w["d"] == 0
+    assert w[["a", "b", "naive_drift", "c"]].gt(0).sum() == 3
     assert w.sum() == pytest.approx(1.0)
     assert w["a"] == pytest.approx(2 * w["b"])  # inverse-score weights
 
@@ -99,7 +102,8 @@ def test_report_has_the_documented_fields_and_an_ensemble_row(driver_fits):
     assert np.isfinite(ev["mase"]).all()
     assert set(r["series"]) >= {"ev_car_sales.China.BEV", "wind_installations.World.offshore"}
     stretch = driver_fits.interval_factors["ev_car_sales.World.total"]
-    assert (ev["interval_stretch_95"] == stretch[95]).all() and (ev["interval_stretch_80"] == stretch[80]).all()
+    assert (ev["interval_stretch_95"] == stretch[95]).all()
+    assert (ev["interval_stretch_80"] == stretch[80]).all()
     assert r.loc[r["model"] != "ensemble", "interval_stretch_95"].isna().all()
 
 
@@ -181,7 +185,9 @@ def test_model_driver_projections_carry_their_widening_and_stay_ordered(driver_f
     for name in backtest.MODEL_DRIVERS.values():
         assert all(k >= 1.0 for k in driver_fits.interval_factors[name].values())
         p = driver_fits.projections[driver_fits.projections["series"] == name]
-        assert (p["lo_95"] <= p["lo_80"] + 1e-9).all() and (p["lo_80"] <= p["mean"] + 1e-9).all()
-        assert (p["mean"] <= p["hi_80"] + 1e-9).all() and (p["hi_80"] <= p["hi_95"] + 1e-9).all()
+        assert (p["lo_95"] <= p["lo_80"] + 1e-9).all()
+        assert (p["lo_80"] <= p["mean"] + 1e-9).all()
+        assert (p["mean"] <= p["hi_80"] + 1e-9).all()
+        assert (p["hi_80"] <= p["hi_95"] + 1e-9).all()
     ev = driver_fits.projections[driver_fits.projections["series"] == "ev_car_sales.World.total"]
     assert (ev["hi_95"] <= cap * 1.0001).all()

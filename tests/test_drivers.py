@@ -44,7 +44,8 @@ def test_history_is_kept_and_projection_follows(assumptions):
     years = np.arange(2015, 2051)
     d = project_drivers(assumptions.histories(), params, years)
     bev = d[d["driver"] == "ev_car_sales.BEV"].set_index("year")
-    assert bev.loc[2023, "value"] == 9_500_000 and bev.loc[2023, "kind"] == "history"
+    assert bev.loc[2023, "value"] == 9_500_000
+    assert bev.loc[2023, "kind"] == "history"
     assert bev.loc[2030, "kind"] == "projection"
     on = d[d["driver"] == "wind_installs.onshore"].set_index("year")
     assert on.loc[2024, "value"] == 109.0
@@ -77,7 +78,8 @@ def test_a_year_given_only_as_a_total_is_history_split_by_the_share(assumptions)
     assert published["powertrain"].tolist() == ["total"]
     total = float(published["value"].iloc[0])
     phev = float(param_value(params, "ev.phev_share_of_sales", np.array([2025]))[0])
-    assert kind.loc[2025] == "history" and kind.loc[2026] == "projection"
+    assert kind.loc[2025] == "history"
+    assert kind.loc[2026] == "projection"
     assert ev.loc[2025].sum() == pytest.approx(total)
     assert ev.loc[2025, "ev_car_sales.PHEV"] == pytest.approx(total * phev)
 

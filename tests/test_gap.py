@@ -24,7 +24,8 @@ def test_gap_equals_demand_minus_supply(gap):
 
 def test_every_year_to_2050_has_the_magnet_stage(gap):
     m = gap[(gap["stage"] == "magnet") & (gap["material"] == "NdFeB") & (gap["region"] == "ex_china")]
-    assert m["year"].max() == 2050 and m["year"].is_unique
+    assert m["year"].max() == 2050
+    assert m["year"].is_unique
     assert set(m["binding_stage"]) <= {"mine", "separation", "metal_alloy", "magnet"}
 
 

@@ -12,8 +12,8 @@ from forecast.model import demand_for_params, horizon_years
 from forecast.montecarlo import driver_quantile_table, quantile_table
 from forecast.params import PARAMETERS, ParameterSpec, registered_parameters, required_parameters
 from forecast.scenarios import resolve_parameters, scenario_names
-from forecast.schemas import Parameter
-from forecast.supply import stage_capacity, supply_quantile_table
+from forecast.schemas import STATUSES, Parameter
+from forecast.supply import risk, stage_capacity, supply_quantile_table
 
 N_PATHS = 200
 
@@ -45,6 +45,8 @@ def _walk(a, params: Mapping[str, Parameter], scenario: str) -> None:
     supply_quantile_table(a, params, years, n_paths=N_PATHS)
     quantile_table(a, params, scenario, future, N_PATHS)
     driver_quantile_table(a, params, scenario, years)
+    for status in STATUSES:  # a what-if request may add a project of any status
+        risk(params, status)
 
 
 def test_every_code_path_runs_on_the_registered_parameters_alone(assumptions_fitted, calibration_fitted):

@@ -63,7 +63,9 @@ def test_risked_never_exceeds_nameplate(assumptions):
 def test_every_project_row_has_a_source(assumptions):
     assert len(assumptions.projects) >= 60
     for p in assumptions.projects:
-        assert p.source_url.startswith("http") and p.source_title and p.source_publisher
+        assert p.source_url.startswith("http")
+        assert p.source_title
+        assert p.source_publisher
 
 
 def test_required_companies_are_covered(assumptions):
@@ -162,7 +164,8 @@ def test_supply_quantiles_are_ordered_and_bracket_the_expectation(assumptions):
     params = resolve_parameters(assumptions, "base")
     years = np.array([2026, 2030, 2040])
     q = supply_quantile_table(assumptions, params, years, n_paths=4000)
-    assert (q["p10"] <= q["p50"]).all() and (q["p50"] <= q["p90"]).all()
+    assert (q["p10"] <= q["p50"]).all()
+    assert (q["p50"] <= q["p90"]).all()
     risked = stage_capacity(assumptions, params, years)
     risked = risked[risked["weighting"] == "risked"]
     m = q.merge(risked, on=["year", "stage", "material"])

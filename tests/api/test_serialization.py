@@ -47,7 +47,11 @@ def test_a_bundle_round_trips_every_table_and_the_calibration(bundle, assumption
         pd.testing.assert_frame_equal(getattr(back, name), getattr(bundle, name))
     assert back.calibration == bundle.calibration
     assert back.version == bundle.version
-    assert back.assumptions.driver_trends == bundle.assumptions.driver_trends
+    trends = bundle.assumptions.driver_trends
+    assert trends
+    assert back.assumptions.driver_trends.keys() == trends.keys()
+    for key, frame in trends.items():
+        pd.testing.assert_frame_equal(back.assumptions.driver_trends[key], frame)
 
 
 def test_driver_fits_round_trip(driver_fits):

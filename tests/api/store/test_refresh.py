@@ -41,9 +41,11 @@ def store(db_url) -> Store:
 
 def test_first_refresh_activates_and_the_same_again_changes_nothing(store):
     active = store.active()
-    assert active.status == "active" and active.origin == "bundled"
+    assert active.status == "active"
+    assert active.origin == "bundled"
     again = refresh(store, str(BUNDLED), SETTINGS)
-    assert again.status == "unchanged" and again.version == active.short_id
+    assert again.status == "unchanged"
+    assert again.version == active.short_id
     assert len(store.versions()) == 1
 
 
@@ -64,7 +66,8 @@ def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_
         "doe_ndfeb_deep_dive_2022",
     )
     bundle = store.load_bundle(after.id)  # served without refitting
-    assert bundle.version == after.short_id and bundle.fits is not None
+    assert bundle.version == after.short_id
+    assert bundle.fits is not None
 
 
 def test_rollback_reactivates_the_previous_version(store, changed_dir):
@@ -144,7 +147,8 @@ def test_bad_inputs_are_rejected_with_reasons_and_the_last_good_version_stays(st
     assert any(needle in reason for reason in r.reasons), r.reasons
     assert store.active().short_id == before.short_id
     run = store.runs()[0]
-    assert run["status"] == "rejected" and run["reasons"]
+    assert run["status"] == "rejected"
+    assert run["reasons"]
 
 
 def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
@@ -160,9 +164,11 @@ def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
         assert r.status == "activated", r
         assert store.active().origin == url
         small = refresh(store, url, Settings(MONTE_CARLO_PATHS=N_PATHS, MAX_FILE_BYTES=2048))
-        assert small.status == "rejected" and "limit" in small.reasons[0]
+        assert small.status == "rejected"
+        assert "limit" in small.reasons[0]
         missing = refresh(store, url.replace("manifest.json", "nothing.json"), SETTINGS)
-        assert missing.status == "rejected" and "404" in missing.reasons[0]
+        assert missing.status == "rejected"
+        assert "404" in missing.reasons[0]
     finally:
         httpd.shutdown()
 
