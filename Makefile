@@ -25,8 +25,11 @@ serve: $(STAMP)  ## start the HTTP service on its embedded defaults
 run: $(STAMP)  ## print the base-scenario demand table
 	$(BIN)/magnet-forecast demand --scenario base
 
-test: $(STAMP)  ## lint and run every test
+test: $(STAMP)  ## install the system packages the tests drive, lint, type-check, check layers, run every test
+	bash scripts/install-system-deps.sh
 	$(BIN)/ruff check forecast api tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

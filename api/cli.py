@@ -14,7 +14,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from api.fitcache import load_or_fit
+from api.fitcache import FitCacheError, load_or_fit
 from api.settings import get_settings
 from api.store.locks import LockBusy
 from api.store.refresh import refresh as run_refresh
@@ -89,8 +89,17 @@ def _fitted(a: Assumptions, drivers: Drivers = Drivers.ensemble) -> tuple[Assump
     """Assumptions with the backtested ensemble drivers (fits cached per version), or as they are."""
     if drivers is Drivers.logistic:
         return a, None
-    fits = load_or_fit(a, get_settings().fit_cache_dir())
+    fits = _fits(a)
     return with_fitted_drivers(a, fits), fits
+
+
+def _fits(a: Assumptions) -> DriverFits:
+    """The driver fits of ``a`` from the settings' cache (fitted and cached when absent)."""
+    try:
+        return load_or_fit(a, get_settings().fit_cache_dir())
+    except FitCacheError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 DriversOpt = Annotated[
@@ -399,7 +408,7 @@ def backtest(
     series: Annotated[str | None, typer.Option(help="Only series whose name contains this text.")] = None,
 ) -> None:
     """Rolling-origin skill of every driver model: MAPE, MASE vs naive drift, interval coverage."""
-    fits = load_or_fit(_load(), get_settings().fit_cache_dir())
+    fits = _fits(_load())
     r = fits.report()
     if series:
         r = r[r["series"].str.contains(series, regex=False)]

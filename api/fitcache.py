@@ -1,6 +1,7 @@
 """Driver fits cached on disk per assumptions version (fits never run on a request path).
 
-This is file I/O at the edge: the model modules never import it.
+File I/O at the edge: the model package never imports it. Cache files are archives of tables and
+JSON (api.serialization), never pickles; one that does not validate is refused.
 """
 
 from __future__ import annotations
@@ -8,15 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import tempfile
 from pathlib import Path
 
+from api.serialization import ArchiveError, OutdatedFormat, dump_fits, load_fits
 from api.settings import get_settings
 from forecast.backtest import DriverFits, fit_drivers
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import SERIES, Assumptions
 from forecast.versioning import normalized_assumptions
+
+
+class FitCacheError(Exception):
+    """A cache file that is not a valid fits archive; the message names the file and the part."""
 
 
 def fit_code_version() -> str:
@@ -26,7 +31,7 @@ def fit_code_version() -> str:
 
     h = hashlib.sha256()
     for mod in (forecast.driver_models, forecast.backtest):
-        h.update(Path(mod.__file__).read_bytes())
+        h.update(Path(str(mod.__file__)).read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -51,21 +56,20 @@ def driver_inputs_hash(a: Assumptions) -> str:
 def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
     """The driver fits of these assumptions: from the cache, or fitted now and cached atomically."""
     directory = cache_dir or get_settings().fit_cache_dir()
-    path = directory / f"fits-{driver_inputs_hash(a)}-{fit_code_version()}.pkl"
+    path = directory / f"fits-{driver_inputs_hash(a)}-{fit_code_version()}.zip"
     if path.is_file():
         try:
-            with path.open("rb") as fh:
-                fits = pickle.load(fh)
-            if isinstance(fits, DriverFits):
-                return fits
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            pass  # a damaged or outdated cache entry is refitted and replaced
+            return load_fits(path.read_bytes(), f"fit cache {path}")
+        except OutdatedFormat:
+            pass  # written by another format of the code: refitted and replaced
+        except ArchiveError as exc:  # damaged or tampered with: refused, never executed
+            raise FitCacheError(f"{exc}; delete the file to refit") from None
     fits = fit_drivers(a, resolve_parameters(a, "base"))
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".fits-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(fits, fh)
+            fh.write(dump_fits(fits))
         os.replace(tmp, path)  # atomic: readers see the old file or the complete new one
     finally:
         if os.path.exists(tmp):

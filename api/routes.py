@@ -230,14 +230,15 @@ def drivers(
 ) -> Response:
     """Electric car, bus/truck/van sales and wind installations behind the demand: history, projection, P5-P95."""
     b = _bundle(request)
-    if b.drivers is None:
+    drivers = b.drivers
+    if drivers is None:
         raise APIError(503, "no driver table in this version")
     _choose("scenario", scenario, b.scenarios)
-    _choose("driver", driver, sorted(b.drivers["driver"].unique()))
+    _choose("driver", driver, sorted(drivers["driver"].unique()))
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
-        d = b.drivers
+        d = drivers
         m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
         if driver:
             m &= d["driver"] == driver

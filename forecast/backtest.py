@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast import params as parameters
 from forecast.driver_models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
-from forecast.params import ParamSet
+from forecast.params import ParamSet, scalar
 from forecast.schemas import TOTAL, Assumptions
 
 MAX_HORIZON = 5
@@ -63,7 +62,7 @@ class Series:
 def ev_sales_cap(params: ParamSet) -> float:
     """Saturation of world electric car sales [vehicles/yr]: the largest car market anchor x the saturation share."""
     market = max((params["drivers.car_sales.anchors"].trajectory or {0: 0.0}).values())
-    return market * parameters.scalar(params, "drivers.ev_share.saturation")
+    return market * scalar(params, "drivers.ev_share.saturation")
 
 
 def driver_series(a: Assumptions, params: ParamSet) -> list[Series]:
@@ -95,15 +94,15 @@ def _all_series(a: Assumptions, params: ParamSet) -> list[Series]:
                     "vehicles",
                 )
             )
-    for (region, mode), g2 in a.ev_commercial_sales.groupby(["region", "mode"], sort=True):
+    for (area, mode), g2 in a.ev_commercial_sales.groupby(["region", "mode"], sort=True):
         s = g2.set_index("year")["value"].sort_index()
-        out.append(Series(f"ev_commercial_sales.{region}.{mode}", s.index.to_numpy(), s.to_numpy(), None, "vehicles"))
-    for (region, name), g2 in a.unit_sales.groupby(["region", "driver"], sort=True):
+        out.append(Series(f"ev_commercial_sales.{area}.{mode}", s.index.to_numpy(), s.to_numpy(), None, "vehicles"))
+    for (area, name), g2 in a.unit_sales.groupby(["region", "driver"], sort=True):
         s = g2.set_index("year")["value"].sort_index()
         unit = str(g2["unit"].iloc[0])
-        out.append(Series(f"unit_sales.{region}.{name}", s.index.to_numpy(), s.to_numpy(), None, unit))
+        out.append(Series(f"unit_sales.{area}.{name}", s.index.to_numpy(), s.to_numpy(), None, unit))
     wind = a.wind_installations
-    w_cap = parameters.scalar(params, "drivers.wind_cap_gw_per_yr")
+    w_cap = scalar(params, "drivers.wind_cap_gw_per_yr")
     for region, grp in wind.groupby("region", sort=True):
         tot = grp.groupby("year")["value"].sum().sort_index()
         out.append(Series(f"wind_installations.{region}.total", tot.index.to_numpy(), tot.to_numpy(), w_cap, "GW"))
@@ -166,12 +165,12 @@ def ensemble_weights(metrics: pd.DataFrame, size: int = ENSEMBLE_SIZE) -> pd.Dat
     where drift happened to be almost exact cannot dominate).
     """
     mae = metrics.pivot_table(index=["series", "model"], columns="horizon", values="mae")
-    drift = mae.xs("naive_drift", level="model")
+    drift = pd.DataFrame(mae.xs("naive_drift", level="model"))
     pooled = mae.sum(axis=1, min_count=1)
     denom = drift.sum(axis=1, min_count=1).reindex(pooled.index.get_level_values("series")).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        score = pd.Series(np.where(denom > 0, pooled.to_numpy() / denom, np.nan), index=pooled.index)
-    score = score.rename("score").reset_index()
+        ratio = pd.Series(np.where(denom > 0, pooled.to_numpy() / denom, np.nan), index=pooled.index)
+    score = ratio.rename("score").reset_index()
     score["weight"] = 0.0
     for series, grp in score.groupby("series"):
         ok = grp[np.isfinite(grp["score"]) & (grp["score"] > 0)].nsmallest(size, "score")
@@ -348,7 +347,7 @@ def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
     last = a.model.horizon.last_year
     proj, notes = [], {}
     for name in MODEL_DRIVERS.values():
-        w = weights[weights["series"] == name].set_index("model")["weight"].to_dict()
+        w = {str(k): float(v) for k, v in weights[weights["series"] == name].set_index("model")["weight"].items()}
         p, n = project_series(by_name[name], w, last)
         proj.append(widen(p, factors.get(name, {}), by_name[name].cap).assign(series=name))
         notes[name] = n

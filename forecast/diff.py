@@ -52,7 +52,7 @@ def diff_assumptions(old: Assumptions | None, new: Assumptions) -> list[dict[str
                     "field": "value",
                     "old": ra and ra["value"],
                     "new": rb and rb["value"],
-                    "source": (rb or ra)["source"],
+                    "source": (rb if rb is not None else ra or {})["source"],
                 }
             )
     pa = {p["id"]: p for p in a["projects"]}
@@ -69,7 +69,7 @@ def diff_assumptions(old: Assumptions | None, new: Assumptions) -> list[dict[str
                     "field": None,
                     "old": ra,
                     "new": rb,
-                    "source": (rb or ra)["source_url"],
+                    "source": (rb if rb is not None else ra or {})["source_url"],
                 }
             )
             continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -222,7 +222,7 @@ class ProphetModel:
         from prophet import Prophet
 
         df = pd.DataFrame({"ds": pd.to_datetime([f"{int(y)}-07-01" for y in years]), "y": np.asarray(values, float)})
-        growth = "linear"
+        growth: Literal["linear", "logistic"] = "linear"
         if self.cap is not None:
             growth = "logistic"
             df["cap"], df["floor"] = self.cap, 0.0

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from forecast import params as P
+from forecast.params import GRADES, registered_parameters, share_sum_errors
 from forecast.schemas import (
     SERIES,
     TOTAL,
@@ -36,6 +36,33 @@ from forecast.schemas import (
 
 SHARE_TOLERANCE = 1e-6  # numerical tolerance for shares summing to 1
 FORMULA_CELL = re.compile(r"^[=+@\t\r]|^-[A-Za-z(]")  # what a spreadsheet would run as a formula
+
+
+def _registry_problems(parameters: dict[str, Parameter], structure: Structure) -> list[Problem]:
+    """Required parameters missing, parameters nothing reads, and units other than the registry's."""
+    registered = registered_parameters(structure)
+    problems = [
+        Problem(
+            "parameters.yaml",
+            name,
+            f"missing; the model needs this parameter ({spec.unit}, read by {', '.join(spec.read_by)})",
+        )
+        for name, spec in registered.items()
+        if spec.required and name not in parameters
+    ]
+    for name, p in parameters.items():
+        spec = registered.get(name)
+        if spec is None:
+            problems.append(
+                Problem(
+                    "parameters.yaml",
+                    name,
+                    "not read by the model; remove it, or register it in forecast.params.PARAMETERS",
+                )
+            )
+        elif p.unit not in spec.unit.split("|"):
+            problems.append(Problem("parameters.yaml", f"{name}.unit", f"{p.unit!r}; expected {spec.unit!r}"))
+    return problems
 
 
 def _formula_cells(row: dict[str, str]) -> list[str]:
@@ -171,7 +198,7 @@ def _coverage_problems(spec: SeriesSpec, df: pd.DataFrame) -> list[Problem]:
     for region, grp in df.groupby(region_key, sort=True):
         for year, rows in grp.groupby("year"):
             have = set(rows[part_key])
-            where = f"{region} {year}"
+            where = " ".join((str(region), str(year)))
             if TOTAL in have and len(have) > 1:
                 line = int(rows.loc[rows[part_key] == TOTAL, "_line"].iloc[0])
                 out.append(
@@ -382,15 +409,15 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
             problems.append(Problem(path, "source", f"unknown source {src!r}; expected an id from sources.yaml"))
     structure: Structure | None = a.get("structure")
     if structure is not None:
-        for name in P.required_parameters(structure):
-            if name not in parameters:
-                problems.append(Problem("parameters.yaml", name, "missing; the model needs this parameter"))
+        problems.extend(_registry_problems(parameters, structure))
     if structure is not None:
         problems.extend(_structure_problems(structure, parameters, a))
     if structure is not None:
-        for el, spec in structure.elements.items():
-            if spec.source not in sources:
-                problems.append(Problem("structure.yaml", f"elements.{el}.source", f"unknown source {spec.source!r}"))
+        for el, element in structure.elements.items():
+            if element.source not in sources:
+                problems.append(
+                    Problem("structure.yaml", f"elements.{el}.source", f"unknown source {element.source!r}")
+                )
     for sname, sc in a["scenarios"].items():
         if sc.source not in sources:
             problems.append(Problem("scenarios.yaml", f"scenarios.{sname}.source", f"unknown source {sc.source!r}"))
@@ -404,9 +431,9 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                 problems.append(Problem("model.yaml", "calibration.parameters", f"unknown parameter {name!r}"))
     years = np.arange(1990, 2101)
     present = {n: p for n, p in parameters.items()}
-    for msg in P.share_sum_errors(present, years, SHARE_TOLERANCE):
+    for msg in share_sum_errors(present, years, SHARE_TOLERANCE):
         problems.append(Problem("parameters.yaml", msg.split(":")[0], msg.split(": ", 1)[1]))
-    for grade in P.GRADES:
+    for grade in GRADES:
         names = [f"composition.{grade}.{e}" for e in ("Nd", "Pr", "Dy", "Tb")]
         if all(n in parameters for n in names):
             total = sum(max(parameters[n].points()) for n in names)
@@ -434,7 +461,7 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                 merged[pname] = parameters[pname].with_values(new)
             except ValidationError as err:
                 problems.extend(_pydantic_problems("scenarios.yaml", where, err))
-        for msg in P.share_sum_errors(merged, years, SHARE_TOLERANCE):
+        for msg in share_sum_errors(merged, years, SHARE_TOLERANCE):
             problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
 
 

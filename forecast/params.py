@@ -1,14 +1,15 @@
-"""Named parameters: evaluation over years, share groups, and the names the model needs."""
+"""Named parameters: the registry of every name the model reads, evaluation over years, share groups."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from forecast.schemas import ELEMENTS, Parameter, Structure
+from forecast.schemas import ELEMENTS, FINANCING, STATUSES, Parameter, Structure
 
 ParamSet = Mapping[str, Parameter]
 
@@ -16,54 +17,126 @@ DRIVETRAINS: tuple[str, ...] = ("direct_drive", "medium_speed", "high_speed_pm",
 PM_DRIVETRAINS: tuple[str, ...] = ("direct_drive", "medium_speed", "high_speed_pm")
 GRADES: tuple[str, ...] = ("high_coercivity", "standard")
 
-CORE_PARAMETERS: tuple[str, ...] = (
-    "ev.motor_kg_factor",
-    "ev.pm_motor_share",
-    "ev.phev_share_of_sales",
-    "car.hev_share_of_sales",
-    "drivers.smooth_tail_years",
-    "drivers.car_sales.anchors",
-    "drivers.ev_share.saturation",
-    "drivers.ev_share.fit_years",
-    "drivers.ev_sales_multiplier",
-    "drivers.ev_car_sales_steps",
-    "drivers.ev_car_steps_weight",
-    "drivers.wind_cap_gw_per_yr",
-    "drivers.wind_installs_multiplier",
-    "wind.offshore_share",
-    "composition.heavy_re_factor",
-    "manufacturing.machining_yield",
-    "manufacturing.sintering_yield",
-    "manufacturing.swarf_recycling_rate",
-    "refining.oxide_to_metal_yield",
-    "chem.atomic_weight.O",
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One entry of the parameter registry: a name pattern, its unit, and which modules read it.
+
+    ``pattern`` may hold placeholders filled from the structure: ``{powertrain}`` and ``{mode}`` of
+    the electric-vehicle segments, ``{location}`` of the wind segments, ``{trend_segment}`` of the
+    trend segments, ``{segment}`` of every segment, ``{element}``, ``{grade}``, ``{drivetrain}``,
+    ``{pm_drivetrain}``, ``{status}`` (project statuses), ``{unit_driver}`` (unit drivers with anchors),
+    and ``{intensity}`` / ``{share}``, which stand for the whole parameter names a units segment
+    names in structure.yaml.
+    """
+
+    pattern: str
+    unit: str  # the unit, or alternatives joined by "|"
+    read_by: tuple[str, ...]
+    required: bool = True
+
+    def names(self, structure: Structure) -> list[str]:
+        """Every parameter name this entry stands for under ``structure``."""
+        segs = structure.segments
+        fill: dict[str, list[str]] = {
+            "powertrain": [str(s.powertrain) for s in segs.values() if s.kind == "ev"],
+            "mode": [str(s.mode) for s in segs.values() if s.kind == "ev_commercial"],
+            "location": [str(s.location) for s in segs.values() if s.kind == "wind"],
+            "trend_segment": [n for n, s in segs.items() if s.kind == "trend"],
+            "unit_driver": [n for n in structure.unit_drivers if n != "car_sales"],
+            "intensity": [str(s.intensity) for s in segs.values() if s.kind == "units"],
+            "share": [x for s in segs.values() if s.kind == "units" for x in s.shares],
+            "segment": list(segs),
+            "element": list(ELEMENTS),
+            "grade": list(GRADES),
+            "drivetrain": list(DRIVETRAINS),
+            "pm_drivetrain": list(PM_DRIVETRAINS),
+            "status": list(STATUSES),
+            "financing": list(FINANCING),
+        }
+        out = [self.pattern]
+        for key, values in fill.items():
+            if "{" + key + "}" in self.pattern:
+                out = [n.replace("{" + key + "}", v) for n in out for v in dict.fromkeys(values)]
+        return out
+
+
+# Every parameter the model reads. A parameter file must hold every required name and no name that
+# is not registered here (forecast.loading checks both); tests/test_params.py walks the model with
+# only these names.
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    # cars and electric vehicles
+    ParameterSpec("ev.motor_kg.{powertrain}", "kg_per_motor", ("demand",)),
+    ParameterSpec("ev.motor_kg.BEV", "kg_per_motor", ("demand",)),  # buses, trucks, vans in BEV motors
+    ParameterSpec("ev.motor_kg_factor", "fraction", ("demand",)),
+    ParameterSpec("ev.pm_motor_share", "fraction", ("demand",)),
+    ParameterSpec("ev.phev_share_of_sales", "fraction", ("drivers",)),
+    ParameterSpec("car.hev_share_of_sales", "fraction", ("drivers",)),
+    ParameterSpec("ev.motors_per_vehicle.{powertrain}", "motors_per_vehicle", ("demand",)),
+    ParameterSpec("ev.commercial.{mode}.motor_equivalents", "motors_per_vehicle", ("demand",)),
+    # drivers
+    ParameterSpec("drivers.smooth_tail_years", "years", ("drivers",)),
+    ParameterSpec("drivers.car_sales.anchors", "vehicles_per_year", ("drivers", "backtest")),
+    ParameterSpec("drivers.ev_share.saturation", "fraction", ("drivers", "backtest", "montecarlo")),
+    ParameterSpec("drivers.ev_share.fit_years", "years", ("drivers",)),
+    ParameterSpec("drivers.ev_car_sales_steps", "vehicles_per_year", ("drivers",)),
+    ParameterSpec("drivers.ev_car_steps_weight", "fraction", ("drivers",)),
+    ParameterSpec("drivers.ev_sales_multiplier", "fraction", ("drivers",)),
+    ParameterSpec("drivers.ev_commercial_sales.{mode}", "vehicles_per_year", ("drivers",)),
+    ParameterSpec("drivers.wind_cap_gw_per_yr", "GW_per_year", ("drivers", "backtest", "montecarlo")),
+    ParameterSpec("drivers.wind_installs_multiplier", "fraction", ("drivers",)),
+    ParameterSpec("drivers.{unit_driver}.anchors", "units_per_year|vehicles_per_year", ("drivers",)),
+    # units segments: the intensity and shares each names in structure.yaml
+    ParameterSpec("{intensity}", "kg_per_unit|kg_per_vehicle", ("demand",)),
+    ParameterSpec("{share}", "fraction", ("demand",)),
+    # wind
+    ParameterSpec("wind.offshore_share", "fraction", ("drivers",)),
+    ParameterSpec("wind.t_per_mw.{pm_drivetrain}", "t_per_MW", ("demand",)),
+    ParameterSpec("wind.{location}.share.{drivetrain}", "fraction", ("demand",)),
+    # residual trend segments
+    ParameterSpec("other.{trend_segment}.base_t", "t_magnet", ("demand",)),
+    ParameterSpec("other.{trend_segment}.growth_per_yr", "fraction_per_year", ("demand",)),
+    # magnet composition, bases and conversions
+    ParameterSpec("composition.{grade}.{element}", "mass_fraction", ("composition", "conversions")),
+    ParameterSpec("composition.heavy_re_factor", "fraction", ("composition",)),
+    ParameterSpec("manufacturing.machining_yield", "fraction", ("basis", "conversions", "gap")),
+    ParameterSpec("manufacturing.sintering_yield", "fraction", ("basis", "conversions", "gap")),
+    ParameterSpec("manufacturing.swarf_recycling_rate", "fraction", ("composition",)),
+    ParameterSpec("refining.oxide_to_metal_yield", "fraction", ("composition", "conversions")),
+    ParameterSpec("chem.atomic_weight.O", "g_per_mol", ("composition", "conversions")),
+    ParameterSpec("chem.atomic_weight.{element}", "g_per_mol", ("composition", "conversions")),
+    # supply, recycling and the gap
+    ParameterSpec("supply.status.{status}.probability", "fraction", ("supply",)),
+    ParameterSpec("supply.status.{status}.delay_years", "years", ("supply",)),
+    ParameterSpec("supply.ndpr_share_of_treo.default", "fraction", ("conversions",)),
+    ParameterSpec("supply.financing.{financing}.probability", "fraction", ("supply",)),
+    ParameterSpec("supply.financing.{financing}.delay_years", "years", ("supply",)),
+    ParameterSpec("supply.utilisation.first_year", "fraction", ("supply",)),
+    ParameterSpec("supply.utilisation.mature", "fraction", ("supply",)),
+    ParameterSpec("supply.utilisation.years_to_mature", "years", ("supply",)),
+    ParameterSpec("china.mine_growth_per_yr", "fraction_per_year", ("balance",)),
+    ParameterSpec("china.separation_growth_per_yr", "fraction_per_year", ("balance",)),
+    ParameterSpec("china.magnet_growth_per_yr", "fraction_per_year", ("balance",)),
+    ParameterSpec("china.ndpr_share_of_separated", "fraction", ("balance",)),
+    ParameterSpec("china.dy_share_of_separated", "fraction", ("balance",)),
+    ParameterSpec("china.tb_share_of_separated", "fraction", ("balance",)),
+    ParameterSpec("demand.ex_china_share", "fraction", ("gap",)),
+    ParameterSpec("lifetime.{segment}.mean_years", "years", ("gap",)),
+    ParameterSpec("lifetime.{segment}.sd_years", "years", ("gap",)),
+    ParameterSpec("recycling.eol_collection_rate", "fraction", ("gap",)),
+    ParameterSpec("recycling.recovery_yield", "fraction", ("gap", "conversions")),
+    ParameterSpec("recycling.scrap_recovery_rate", "fraction", ("gap",)),
 )
 
 
+def registered_parameters(structure: Structure) -> dict[str, ParameterSpec]:
+    """Every registered parameter name under ``structure``, with its registry entry."""
+    return {name: spec for spec in PARAMETERS for name in spec.names(structure)}
+
+
 def required_parameters(structure: Structure) -> list[str]:
-    """Every parameter name the model reads for this structure."""
-    names = list(CORE_PARAMETERS)
-    names += [f"wind.t_per_mw.{d}" for d in PM_DRIVETRAINS]
-    names += [f"composition.{g}.{e}" for g in GRADES for e in ELEMENTS]
-    names += [f"chem.atomic_weight.{e}" for e in ELEMENTS]
-    names += [f"drivers.{name}.anchors" for name in structure.unit_drivers if name != "car_sales"]
-    for name, seg in structure.segments.items():
-        names += [f"lifetime.{name}.mean_years", f"lifetime.{name}.sd_years"]  # end-of-life stock model
-        if seg.kind == "ev":
-            names += [f"ev.motors_per_vehicle.{seg.powertrain}", f"ev.motor_kg.{seg.powertrain}"]
-        elif seg.kind == "ev_commercial":
-            names += [
-                f"ev.commercial.{seg.mode}.motor_equivalents",
-                f"drivers.ev_commercial_sales.{seg.mode}",
-                "ev.motor_kg.BEV",
-            ]
-        elif seg.kind == "wind":
-            names += [f"wind.{seg.location}.share.{d}" for d in DRIVETRAINS]
-        elif seg.kind == "units":
-            names += [*seg.shares, str(seg.intensity)]
-        else:
-            names += [f"other.{name}.base_t", f"other.{name}.growth_per_yr"]
-    return list(dict.fromkeys(names))
+    """Every parameter name the model needs for this structure."""
+    return [name for name, spec in registered_parameters(structure).items() if spec.required]
 
 
 def share_groups(names: list[str] | ParamSet) -> dict[str, list[str]]:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import settings
 
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.loading import default_assumptions_dir, load_assumptions
 from forecast.schemas import Assumptions
 
 ASSUMPTIONS_DIR = default_assumptions_dir()
+
+# Properties that run the whole model per example: fewer examples, and no per-example deadline
+# (their time depends on the machine's load, not on the property).
+settings.register_profile("slow_properties", max_examples=20, deadline=None)
+SLOW_PROPERTIES = settings.get_profile("slow_properties")
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +39,14 @@ def assumptions_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "assumptions"
     shutil.copytree(ASSUMPTIONS_DIR, dst)
     return dst
+
+
+def edit_parameters(directory: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    """Apply ``edit`` to the parsed parameters.yaml of an assumptions directory and write it back."""
+    path = directory / "parameters.yaml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 @pytest.fixture(scope="session")

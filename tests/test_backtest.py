@@ -32,14 +32,14 @@ class Spy:
 
 
 def test_the_backtest_never_uses_data_after_its_origin(monkeypatch):
-    monkeypatch.setattr(B, "model_set", lambda cap: [Spy()])
+    monkeypatch.setattr(backtest, "model_set", lambda cap: [Spy()])
     Spy.seen = []
     s = Series("x", np.arange(2010, 2022), np.arange(12, dtype=float) + 1, None, "u")
     bt = backtest_series(s)
     assert (bt["year"] > bt["origin"]).all()
     assert Spy.seen == sorted(set(bt["origin"]))  # each fit saw data only up to its origin
     assert set(bt["horizon"]) == {1, 2, 3, 4, 5}
-    assert bt["origin"].min() == 2010 + B.MIN_TRAIN - 1
+    assert bt["origin"].min() == 2010 + backtest.MIN_TRAIN - 1
 
 
 def test_skill_metrics_are_computed_as_defined():
@@ -60,10 +60,12 @@ def test_skill_metrics_are_computed_as_defined():
         }
     )
     m = skill(bt).set_index("model")
-    assert m.loc["m", "mae"] == pytest.approx(1.5) and m.loc["naive_drift", "mae"] == pytest.approx(3.0)
+    assert m.loc["m", "mae"] == pytest.approx(1.5)
+    assert m.loc["naive_drift", "mae"] == pytest.approx(3.0)
     assert m.loc["m", "mase"] == pytest.approx(0.5)
     assert m.loc["m", "mape"] == pytest.approx((0.1 + 0.1) / 2)
-    assert m.loc["m", "coverage_80"] == pytest.approx(0.5) and m.loc["m", "coverage_95"] == pytest.approx(1.0)
+    assert m.loc["m", "coverage_80"] == pytest.approx(0.5)
+    assert m.loc["m", "coverage_95"] == pytest.approx(1.0)
 
 
 def test_ensemble_weights_follow_the_rule():
@@ -77,7 +79,8 @@ def test_ensemble_weights_follow_the_rule():
         }
     )
     w = ensemble_weights(metrics).set_index("model")["weight"]
-    assert w["d"] == 0 and w[["a", "b", "naive_drift", "c"]].gt(0).sum() == 3
+    assert w["d"] == 0
+    assert w[["a", "b", "naive_drift", "c"]].gt(0).sum() == 3
     assert w.sum() == pytest.approx(1.0)
     assert w["a"] == pytest.approx(2 * w["b"])  # inverse-score weights
 
@@ -99,7 +102,8 @@ def test_report_has_the_documented_fields_and_an_ensemble_row(driver_fits):
     assert np.isfinite(ev["mase"]).all()
     assert set(r["series"]) >= {"ev_car_sales.China.BEV", "wind_installations.World.offshore"}
     stretch = driver_fits.interval_factors["ev_car_sales.World.total"]
-    assert (ev["interval_stretch_95"] == stretch[95]).all() and (ev["interval_stretch_80"] == stretch[80]).all()
+    assert (ev["interval_stretch_95"] == stretch[95]).all()
+    assert (ev["interval_stretch_80"] == stretch[80]).all()
     assert r.loc[r["model"] != "ensemble", "interval_stretch_95"].isna().all()
 
 
@@ -136,27 +140,27 @@ def _rows(origin, year, actual, mean=100.0, half80=1.2, half95=1.5):
 
 def test_an_actual_on_the_interval_edge_scores_one():
     r = _rows([2020, 2020], [2021, 2022], np.array([120.0, 100 / 1.2]))
-    assert np.allclose(B.interval_scores(r, 80), [1.0, 1.0])
+    assert np.allclose(backtest.interval_scores(r, 80), [1.0, 1.0])
 
 
 def test_the_conformal_factor_is_the_stated_order_statistic():
     scores = np.arange(1.0, 11.0)  # n = 10
-    assert B.conformal_factor(scores, 80) == 9.0  # ceil(11 x 0.8) = 9th smallest
-    assert B.conformal_factor(scores, 95) == 10.0  # ceil(11 x 0.95) = 11 > n: the largest
-    assert B.conformal_factor(np.full(10, 0.3), 80) == 1.0  # never narrows
-    assert B.conformal_factor(np.arange(1.0, B.CONFORMAL_MIN_ERRORS), 80) == 1.0  # too few errors
+    assert backtest.conformal_factor(scores, 80) == 9.0  # ceil(11 x 0.8) = 9th smallest
+    assert backtest.conformal_factor(scores, 95) == 10.0  # ceil(11 x 0.95) = 11 > n: the largest
+    assert backtest.conformal_factor(np.full(10, 0.3), 80) == 1.0  # never narrows
+    assert backtest.conformal_factor(np.arange(1.0, backtest.CONFORMAL_MIN_ERRORS), 80) == 1.0  # too few errors
 
 
-@given(st.lists(st.floats(0.0, 20.0), min_size=B.CONFORMAL_MIN_ERRORS, max_size=60), st.sampled_from([80, 95]))
+@given(st.lists(st.floats(0.0, 20.0), min_size=backtest.CONFORMAL_MIN_ERRORS, max_size=60), st.sampled_from([80, 95]))
 def test_the_factor_covers_at_least_the_level_of_its_own_scores(scores, level):
     s = np.array(scores)
-    k = B.conformal_factor(s, level)
+    k = backtest.conformal_factor(s, level)
     assert (s <= k).mean() >= level / 100
 
 
 def test_widening_stretches_on_the_log_scale_keeps_levels_nested_and_respects_the_cap():
     fc = _rows([2020], [2021], np.array([100.0]))
-    out = B.widen(fc, {80: 2.0, 95: 1.0}, cap=130.0)
+    out = backtest.widen(fc, {80: 2.0, 95: 1.0}, cap=130.0)
     assert out["lo_80"].iloc[0] == pytest.approx(100 / 1.2**2)
     assert out["hi_80"].iloc[0] == pytest.approx(130.0)  # 144 capped
     assert out["lo_95"].iloc[0] <= out["lo_80"].iloc[0]  # 95% widened to contain the wider 80%
@@ -169,8 +173,8 @@ def test_a_backtest_row_is_widened_only_with_errors_seen_by_its_origin():
     base = _rows(origins, origins + 1, np.full(10, 150.0))
     later = base.copy()
     later.loc[later["year"] > 2015, "actual"] = 1000.0  # errors after 2015 change
-    a, _ = B.calibrate_ensemble(base, {"s": None})
-    b, _ = B.calibrate_ensemble(later, {"s": None})
+    a, _ = backtest.calibrate_ensemble(base, {"s": None})
+    b, _ = backtest.calibrate_ensemble(later, {"s": None})
     keep = a["origin"] <= 2015
     assert np.allclose(a.loc[keep, "hi_95"], b.loc[b["origin"] <= 2015, "hi_95"])
     assert not np.allclose(a.loc[~keep, "hi_95"], b.loc[b["origin"] > 2015, "hi_95"])
@@ -181,7 +185,9 @@ def test_model_driver_projections_carry_their_widening_and_stay_ordered(driver_f
     for name in B.MODEL_DRIVERS.values():
         assert all(k >= 1.0 for k in driver_fits.interval_factors[name].values())
         p = driver_fits.projections[driver_fits.projections["series"] == name]
-        assert (p["lo_95"] <= p["lo_80"] + 1e-9).all() and (p["lo_80"] <= p["mean"] + 1e-9).all()
-        assert (p["mean"] <= p["hi_80"] + 1e-9).all() and (p["hi_80"] <= p["hi_95"] + 1e-9).all()
+        assert (p["lo_95"] <= p["lo_80"] + 1e-9).all()
+        assert (p["lo_80"] <= p["mean"] + 1e-9).all()
+        assert (p["mean"] <= p["hi_80"] + 1e-9).all()
+        assert (p["hi_80"] <= p["hi_95"] + 1e-9).all()
     ev = driver_fits.projections[driver_fits.projections["series"] == "ev_car_sales.World.total"]
     assert (ev["hi_95"] <= cap * 1.0001).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from forecast.demand import (
@@ -16,6 +16,7 @@ from forecast.demand import (
 )
 from forecast.model import demand_for_params, horizon_years, total_magnet_t
 from forecast.scenarios import apply_overrides, resolve_parameters
+from tests.conftest import SLOW_PROPERTIES
 
 pos = st.floats(0.0, 1e8, allow_nan=False)
 frac = st.floats(0.0, 1.0)
@@ -170,7 +171,7 @@ def test_a_commercial_segment_is_sales_times_car_motor_equivalents(assumptions):
     assert np.allclose(got.to_numpy(), expected)
 
 
-@settings(max_examples=20, deadline=None)
+@SLOW_PROPERTIES
 @given(k=st.floats(1.0, 1.8))
 def test_more_electric_trucks_never_lower_model_demand(assumptions, k):
     base = resolve_parameters(assumptions, "base")

@@ -41,7 +41,10 @@ def test_every_series_row_cites_a_known_source(assumptions):
 
 def test_every_source_has_title_publisher_year_url(assumptions):
     for sid, s in assumptions.sources.items():
-        assert s.title and s.publisher and s.year and s.url, sid
+        assert s.title, sid
+        assert s.publisher, sid
+        assert s.year, sid
+        assert s.url, sid
 
 
 def test_missing_source_is_named(assumptions_copy):
@@ -170,7 +173,10 @@ def test_wrong_encoding_is_reported(assumptions_copy):
 def test_missing_required_parameter_is_reported(assumptions_copy):
     _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d.pop("wind.t_per_mw.direct_drive"))
     msgs = _problems(assumptions_copy)
-    assert "parameters.yaml: wind.t_per_mw.direct_drive: missing; the model needs this parameter" in msgs
+    assert (
+        "parameters.yaml: wind.t_per_mw.direct_drive: missing; the model needs this parameter "
+        "(t_per_MW, read by demand, montecarlo)"
+    ) in msgs
 
 
 def test_scenario_override_of_unknown_or_out_of_range_parameter(assumptions_copy):

@@ -92,7 +92,8 @@ def test_draws_stay_within_the_sourced_ranges(fitted):
     a, params = fitted
     d = draw(a, params, 5000, 0)
     for name, v in d.values.items():
-        assert v.min() >= params[name].low - 1e-12 and v.max() <= params[name].high + 1e-12, name
+        assert v.min() >= params[name].low - 1e-12, name
+        assert v.max() <= params[name].high + 1e-12, name
 
 
 def test_driver_bands_are_the_demand_paths_spread_in_closed_form(fitted):
@@ -102,9 +103,11 @@ def test_driver_bands_are_the_demand_paths_spread_in_closed_form(fitted):
     a, params = fitted
     d = driver_quantile_table(a, params, "base", YEARS)
     hist, proj = d[d["kind"] == "history"], d[d["kind"] == "projection"]
-    assert np.allclose(hist["p5"], hist["value"]) and np.allclose(hist["p95"], hist["value"])
+    assert np.allclose(hist["p5"], hist["value"])
+    assert np.allclose(hist["p95"], hist["value"])
     assert np.allclose(proj["p50"], proj["value"])
-    assert (proj["p5"] <= proj["p10"]).all() and (proj["p90"] <= proj["p95"]).all()
+    assert (proj["p5"] <= proj["p10"]).all()
+    assert (proj["p90"] <= proj["p95"]).all()
     ev = proj[proj["driver"] == "ev_car_sales.BEV"].set_index("year")
     assert (ev["p95"] / ev["value"]).iloc[-1] > 1.0  # the fitted trend is uncertain, so bands open
     # one draw drives buses, trucks and vans as cars (one pace of electrification); only cars have a
@@ -128,3 +131,17 @@ def test_electric_car_and_wind_bands_never_pass_their_market_caps(fitted):
     ):
         top = d[d["driver"].str.startswith(prefix)].groupby("year")["p95"].sum()
         assert (top <= cap * (1 + 1e-9)).all(), prefix
+
+
+def test_a_degenerate_range_is_a_fixed_value(fitted):
+    """A sourced range with low == high is not drawn: the segment it drives has no parameter spread."""
+    from forecast.model import demand_for_params
+
+    a, params = fitted
+    name = "robots.industrial.kg_per_unit"
+    fixed = {**params, name: params[name].model_copy(update={"low": params[name].value, "high": params[name].value})}
+    paths = simulate(a, fixed, YEARS, n_paths=200)[("industrial_robots", "NdFeB", "finished", "t_magnet")]
+    det = demand_for_params(a, fixed, YEARS)
+    sel = (det["segment"] == "industrial_robots") & (det["material"] == "NdFeB") & (det["basis"] == "finished")
+    want = det[sel].set_index("year")["value"].to_numpy()
+    np.testing.assert_allclose(paths, np.broadcast_to(want, paths.shape), rtol=1e-5)

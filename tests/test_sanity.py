@@ -35,4 +35,5 @@ def test_a_series_new_in_this_version_is_noted_not_judged_by_its_jumps(assumptio
 
 def test_the_same_version_raises_nothing(assumptions):
     report = check(assumptions, assumptions, SanityRules())
-    assert report.errors == [] and report.warnings == []
+    assert report.errors == []
+    assert report.warnings == []

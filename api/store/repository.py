@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -18,9 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from api.serialization import ArchiveError, OutdatedFormat
+from api.serialization import dump_bundle as _dump_bundle
+from api.serialization import load_bundle as _load_bundle
 from api.store.db import RefreshRun, Version, default_database_url, make_engine, now
 from api.store.locks import exclusive
-from forecast.bundle import BUNDLE_FORMAT, ForecastBundle
+from forecast.bundle import ForecastBundle
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.schemas import Assumptions
 
@@ -56,13 +58,18 @@ class OutdatedBundle(Exception):
     """A version's stored forecast was computed by another format of the code; rebuild it from its files."""
 
 
+class InvalidBundle(OutdatedBundle):
+    """A version's stored forecast is not a valid archive (damaged or tampered with): refused, never
+    executed; like an outdated one it can be rebuilt from the version's files."""
+
+
 def _info(v: Version) -> VersionInfo:
     return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id)
 
 
 def dump_bundle(bundle: ForecastBundle) -> bytes:
-    """A computed forecast as stored with its version (load_bundle reads it back)."""
-    return pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
+    """A computed forecast as stored with its version: tables and JSON (api.serialization), no code."""
+    return _dump_bundle(bundle)
 
 
 def _load_zipped(blob: bytes) -> Assumptions:
@@ -132,21 +139,27 @@ class Store:
     def load_bundle(self, ref: str) -> ForecastBundle:
         """The computed forecast stored with a version (no refitting).
 
-        Raises OutdatedBundle when it was stored by another bundle format (or cannot be unpickled).
+        Raises OutdatedBundle when it was stored by another bundle format or its files by another
+        assumptions format, InvalidBundle when it is not a valid archive (refused, never executed).
         """
         with Session(self.engine) as s:
             v = self._get(s, ref)
             if v.bundle is None:
                 raise UnknownVersion(f"{ref}: no computed forecast stored")
-            blob, short = v.bundle, v.short_id
+            blob, files, short = v.bundle, v.files, v.short_id
+        what = f"version {short}: stored forecast"
         try:
-            bundle = pickle.loads(blob)
-        except Exception as exc:  # classes renamed or reshaped since it was stored
-            raise OutdatedBundle(f"version {short}: stored forecast unreadable ({type(exc).__name__})") from exc
-        found = getattr(bundle, "format", 1)  # bundles before the format field were format 1
-        if found != BUNDLE_FORMAT:
-            raise OutdatedBundle(f"version {short}: stored forecast has format {found}, expected {BUNDLE_FORMAT}")
-        return bundle
+            assumptions = _load_zipped(files)
+        except AssumptionsError as err:
+            raise OutdatedBundle(
+                f"version {short}: stored files in another assumptions format ({err.problems[0]})"
+            ) from None
+        try:
+            return _load_bundle(blob, assumptions, what)
+        except OutdatedFormat as exc:
+            raise OutdatedBundle(str(exc)) from None
+        except ArchiveError as exc:
+            raise InvalidBundle(str(exc)) from None
 
     def save_bundle(self, ref: str, bundle: ForecastBundle) -> None:
         """Replace a version's stored forecast (after a rebuild); its files and id are unchanged."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -80,7 +81,30 @@ def server(tmp_path_factory) -> Iterator[str]:
     stop_server(proc)
 
 
+@pytest.fixture(scope="session")
+def app_client(tmp_path_factory) -> Iterator[TestClient]:
+    """The application in process (route specifications: fast, and visible to coverage)."""
+    from api.main import create_app
+    from api.settings import Settings
+
+    db = tmp_path_factory.mktemp("db-in-process") / "service.db"
+    settings = Settings(
+        BENCH_ROUTES=False,
+        DATABASE_URL=f"sqlite:///{db}",
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        SCHEDULER_ENABLED=False,
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
 @pytest.fixture()
-def client(server: str) -> Iterator[httpx.Client]:
+def client(app_client: TestClient) -> TestClient:
+    return app_client
+
+
+@pytest.fixture()
+def live_client(server: str) -> Iterator[httpx.Client]:
+    """A client of the real uvicorn process (end-to-end: processes, signals, compression on the wire)."""
     with httpx.Client(base_url=server, timeout=30.0) as c:
         yield c

@@ -57,7 +57,8 @@ def test_admin_calls_need_the_right_token(replicas):
     ):
         assert httpx.request(method, base + path).status_code == 401, path
         wrong = httpx.request(method, base + path, headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 403 and wrong.json()["details"][0]["parameter"] == "Authorization"
+        assert wrong.status_code == 403
+        assert wrong.json()["details"][0]["parameter"] == "Authorization"
 
 
 def test_without_a_configured_token_the_admin_api_is_disabled(server):
@@ -71,7 +72,8 @@ def test_without_a_configured_token_the_admin_api_is_disabled(server):
     )
     try:
         r = httpx.get(base + "/v1/assumptions/versions", headers={"Authorization": "Bearer anything"})
-        assert r.status_code == 403 and "disabled" in r.json()["error"]
+        assert r.status_code == 403
+        assert "disabled" in r.json()["error"]
     finally:
         stop_server(proc)
 
@@ -85,7 +87,8 @@ def test_refresh_diff_rollback_and_replicas_follow(replicas, changed_dir):
     v0 = _version(a)
     assert _version(b) == v0
     r = httpx.post(a + "/v1/assumptions/refresh", json={"source": str(changed_dir)}, headers=AUTH, timeout=300)
-    assert r.status_code == 200 and r.json()["status"] == "activated", r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "activated", r.text
     v1 = r.json()["version"]
     assert _version(a) == v1 != v0
     assert httpx.get(a + "/v1/demand", params={"start": 2030, "end": 2030}).headers["x-assumptions-version"] == v1
@@ -101,7 +104,8 @@ def test_refresh_diff_rollback_and_replicas_follow(replicas, changed_dir):
     assert any(c["key"] == "ev.motor_kg.BEV" and c["old"] == 1.5 for c in diff["changes"])
 
     back = httpx.post(f"{a}/v1/assumptions/versions/{v0}/activate", headers=AUTH)
-    assert back.status_code == 200 and _version(a) == v0
+    assert back.status_code == 200
+    assert _version(a) == v0
     deadline = time.monotonic() + SWITCH_DEADLINE_S
     while _version(b) != v0 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -116,8 +120,10 @@ def test_a_rejected_refresh_keeps_serving_the_last_good_version(replicas, tmp_pa
     shutil.copytree(ROOT / "assumptions", bad)
     (bad / "model.yaml").write_text("horizon: [broken")
     r = httpx.post(a + "/v1/assumptions/refresh", json={"source": str(bad)}, headers=AUTH, timeout=120)
-    assert r.status_code == 422 and r.json()["status"] == "rejected"
+    assert r.status_code == 422
+    assert r.json()["status"] == "rejected"
     assert any("model.yaml" in reason for reason in r.json()["reasons"])
     assert _version(a) == before
     runs = httpx.get(a + "/v1/assumptions/versions", headers=AUTH).json()["runs"]
-    assert runs[0]["status"] == "rejected" and runs[0]["reasons"]
+    assert runs[0]["status"] == "rejected"
+    assert runs[0]["reasons"]

@@ -23,7 +23,9 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_demand_table_for_base_covers_every_year_to_2050():
     r = run("demand", "--scenario", "base")
     assert r.returncode == 0, r.stderr
-    assert "2050" in r.stdout and "ev_bev" in r.stdout and "total" in r.stdout
+    assert "2050" in r.stdout
+    assert "ev_bev" in r.stdout
+    assert "total" in r.stdout
 
 
 def test_demand_csv_is_the_whole_tidy_table():
@@ -31,7 +33,8 @@ def test_demand_csv_is_the_whole_tidy_table():
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(StringIO(r.stdout))
     assert list(df.columns) == ["year", "scenario", "segment", "material", "unit", "value"]
-    assert df["year"].min() == 2024 and df["year"].max() == 2030
+    assert df["year"].min() == 2024
+    assert df["year"].max() == 2030
     assert set(df["material"]) == {"NdFeB", "Nd", "Pr", "Dy", "Tb"}
     assert set(df["unit"]) == {"t_magnet", "t_oxide"}
 
@@ -71,7 +74,8 @@ def test_user_errors_exit_2_with_a_clear_message(args, needle):
 
 def test_validate_ok_and_bad_directory(assumptions_copy):
     ok = run("assumptions", "validate", str(assumptions_copy))
-    assert ok.returncode == 0 and ok.stdout.startswith("ok:")
+    assert ok.returncode == 0
+    assert ok.stdout.startswith("ok:")
     p = assumptions_copy / "parameters.yaml"
     p.write_text(p.read_text().replace("unit: kg_per_motor", "unit: kg_per_moth"))
     bad = run("assumptions", "validate", str(assumptions_copy))
@@ -124,12 +128,14 @@ def test_gap_magnet_stage_json_has_the_documented_fields():
 
 def test_gap_table_and_supply_table():
     r = run("gap", "--stage", "magnet", "--region", "world", "--start", "2030", "--end", "2030")
-    assert r.returncode == 0 and "binding_stage" in r.stdout
+    assert r.returncode == 0
+    assert "binding_stage" in r.stdout
     s = run(
         "supply", "--weighting", "nameplate", "--stage", "magnet", "--format", "csv", "--start", "2030", "--end", "2030"
     )
     df = pd.read_csv(StringIO(s.stdout))
-    assert set(df["stage"]) == {"magnet"} and set(df["weighting"]) == {"nameplate"}
+    assert set(df["stage"]) == {"magnet"}
+    assert set(df["weighting"]) == {"nameplate"}
 
 
 @pytest.mark.parametrize(
@@ -137,7 +143,8 @@ def test_gap_table_and_supply_table():
 )
 def test_gap_and_supply_reject_unknown_choices(args):
     r = run(*args)
-    assert r.returncode == 2 and "expected one of" in r.stderr
+    assert r.returncode == 2
+    assert "expected one of" in r.stderr
 
 
 def test_drivers_json_has_every_driver_with_bands_and_the_table_names_history():
@@ -155,5 +162,6 @@ def test_drivers_json_has_every_driver_with_bands_and_the_table_names_history():
     }
     assert all(rec["p5"] <= rec["value"] <= rec["p95"] for rec in records)
     table = run("drivers", "--start", "2023", "--end", "2026")
-    assert "Last history year" in table.stdout and "ev_car_sales.BEV 2025" in table.stdout
+    assert "Last history year" in table.stdout
+    assert "ev_car_sales.BEV 2025" in table.stdout
     assert run("drivers", "--scenario", "nope").returncode == 2

@@ -1,4 +1,4 @@
-"""Every endpoint and format against a real uvicorn process, with version, caching and errors."""
+"""Every endpoint and format, in process, with version, caching and errors."""
 
 from __future__ import annotations
 
@@ -39,16 +39,19 @@ def test_demand_filters_and_units(client):
     )
     recs = r.json()["records"]
     assert {x["year"] for x in recs} == {2030, 2031, 2032}
-    assert {x["material"] for x in recs} == {"Dy"} and {x["unit"] for x in recs} == {"t_oxide"}
+    assert {x["material"] for x in recs} == {"Dy"}
+    assert {x["unit"] for x in recs} == {"t_oxide"}
     assert {x["scenario"] for x in recs} == {"high"}
     seg = client.get("/v1/demand", params={"segment": "wind_offshore", "element": "NdFeB"}).json()["records"]
-    assert {x["segment"] for x in seg} == {"wind_offshore"} and len(seg) == 36
+    assert {x["segment"] for x in seg} == {"wind_offshore"}
+    assert len(seg) == 36
 
 
 def test_csv_by_query_and_by_accept_header(client):
     a = client.get("/v1/demand", params={"format": "csv", "start": 2040, "end": 2040})
     b = client.get("/v1/demand", params={"start": 2040, "end": 2040}, headers={"Accept": "text/csv"})
-    assert a.headers["content-type"].startswith("text/csv") and a.text == b.text
+    assert a.headers["content-type"].startswith("text/csv")
+    assert a.text == b.text
     df = pd.read_csv(io.StringIO(a.text))
     assert list(df.columns[:2]) == ["assumptions_version", "year"]
     assert (df["assumptions_version"] == a.headers["x-assumptions-version"]).all()
@@ -71,14 +74,17 @@ def test_supply_filters(client):
 def test_etag_and_cache_control_give_304(client):
     r = client.get("/v1/demand", params={"scenario": "low"})
     tag = r.headers["etag"]
-    assert "max-age" in r.headers["cache-control"] and r.headers["x-assumptions-version"] in tag
+    assert "max-age" in r.headers["cache-control"]
+    assert r.headers["x-assumptions-version"] in tag
     again = client.get("/v1/demand", params={"scenario": "low"}, headers={"If-None-Match": tag})
-    assert again.status_code == 304 and again.content == b""
+    assert again.status_code == 304
+    assert again.content == b""
     other = client.get("/v1/demand", params={"scenario": "high"})
     assert other.headers["etag"] != tag
 
 
-def test_large_bodies_are_gzipped(client):
+def test_large_bodies_are_gzipped(live_client):
+    client = live_client
     r = client.get("/v1/demand", headers={"Accept-Encoding": "gzip"})
     assert r.headers.get("content-encoding") == "gzip"
     raw = client.build_request("GET", "/v1/demand", headers={"Accept-Encoding": "gzip"})
@@ -203,16 +209,19 @@ def test_metrics_expose_requests_version_and_refresh(client):
 
 def test_openapi_docs_and_examples(client):
     spec = client.get("/openapi.json").json()
-    assert "/v1/forecast" in spec["paths"] and "/v1/demand" in spec["paths"]
+    assert "/v1/forecast" in spec["paths"]
+    assert "/v1/demand" in spec["paths"]
     assert "examples" in json.dumps(spec["components"]["schemas"]["ForecastRequest"])
     assert client.get("/docs").status_code == 200
 
 
 def test_plotly_is_served_locally(client):
     page = client.get("/").text
-    assert 'src="/static/plotly.min.js"' in page and "cdn" not in page.lower()
+    assert 'src="/static/plotly.min.js"' in page
+    assert "cdn" not in page.lower()
     js = client.get("/static/plotly.min.js")
-    assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert js.status_code == 200
+    assert len(js.content) > 1_000_000
 
 
 def test_demand_quantiles_give_ordered_bands_and_a_total(client):
@@ -252,12 +261,15 @@ def test_backtest_reports_skill_for_every_series(client):
 def test_drivers_give_history_projection_and_ordered_bands(client):
     body = client.get("/v1/drivers", params={"scenario": "iea_steps"}).json()
     recs = pd.DataFrame(body["records"])
-    assert body["scenario"] == "iea_steps" and set(recs["scenario"]) == {"iea_steps"}
+    assert body["scenario"] == "iea_steps"
+    assert set(recs["scenario"]) == {"iea_steps"}
     assert {"ev_car_sales.BEV", "ev_commercial_sales.truck", "wind_installs.offshore"} <= set(recs["driver"])
     hist = recs[recs["kind"] == "history"]
-    assert (hist["p5"] == hist["value"]).all() and (hist["p95"] == hist["value"]).all()
+    assert (hist["p5"] == hist["value"]).all()
+    assert (hist["p95"] == hist["value"]).all()
     proj = recs[recs["kind"] == "projection"]
-    assert (proj["p5"] <= proj["p50"]).all() and (proj["p50"] <= proj["p95"]).all()
+    assert (proj["p5"] <= proj["p50"]).all()
+    assert (proj["p50"] <= proj["p95"]).all()
     ev2030 = recs[(recs["year"] == 2030) & recs["driver"].str.startswith("ev_car_sales.")]["value"].sum()
     assert ev2030 == pytest.approx(40_700_000)  # the IEA STEPS path the scenario follows
     one = client.get("/v1/drivers", params={"driver": "wind_installs.onshore", "start": 2020, "end": 2024})

@@ -41,7 +41,8 @@ def store(db_url) -> Store:
 
 def test_first_refresh_activates_and_the_same_again_changes_nothing(store):
     active = store.active()
-    assert active.status == "active" and active.origin == "bundled"
+    assert active.status == "active"
+    assert active.origin == "bundled"
     again = refresh(store, str(BUNDLED), SETTINGS)
     assert again.status == "unchanged", again
     assert again.version == active.short_id
@@ -65,7 +66,8 @@ def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_
         "doe_ndfeb_deep_dive_2022",
     )
     bundle = store.load_bundle(after.id)  # served without refitting
-    assert bundle.version == after.short_id and bundle.fits is not None
+    assert bundle.version == after.short_id
+    assert bundle.fits is not None
 
 
 def test_rollback_reactivates_the_previous_version(store, changed_dir):
@@ -145,7 +147,8 @@ def test_bad_inputs_are_rejected_with_reasons_and_the_last_good_version_stays(st
     assert any(needle in reason for reason in r.reasons), r.reasons
     assert store.active().short_id == before.short_id
     run = store.runs()[0]
-    assert run["status"] == "rejected" and run["reasons"]
+    assert run["status"] == "rejected"
+    assert run["reasons"]
 
 
 def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
@@ -161,9 +164,11 @@ def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
         assert r.status == "activated", r
         assert store.active().origin == url
         small = refresh(store, url, Settings(MONTE_CARLO_PATHS=N_PATHS, MAX_FILE_BYTES=2048))
-        assert small.status == "rejected" and "limit" in small.reasons[0]
+        assert small.status == "rejected"
+        assert "limit" in small.reasons[0]
         missing = refresh(store, url.replace("manifest.json", "nothing.json"), SETTINGS)
-        assert missing.status == "rejected" and "404" in missing.reasons[0]
+        assert missing.status == "rejected"
+        assert "404" in missing.reasons[0]
     finally:
         httpd.shutdown()
 
@@ -230,10 +235,10 @@ def _strip_file(store: Store, ref: str, name: str) -> None:
         v.files = out.getvalue()
 
 
-def _age_bundle(store: Store) -> None:
-    """Mark the active version's stored forecast as written by bundle format 1."""
-    import dataclasses
-    import pickle
+def _rewrite_bundle(store: Store, edit) -> None:
+    """Rewrite the active version's stored forecast archive: ``edit(name, data) -> data | None`` per member."""
+    import io
+    import zipfile
 
     from sqlalchemy.orm import Session
 
@@ -241,7 +246,87 @@ def _age_bundle(store: Store) -> None:
 
     with Session(store.engine) as s, s.begin():
         v = s.get(Version, store.active().id)
-        v.bundle = pickle.dumps(dataclasses.replace(pickle.loads(v.bundle), format=1))
+        src, out = zipfile.ZipFile(io.BytesIO(v.bundle)), io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for item in src.namelist():
+                data = edit(item, src.read(item))
+                if data is not None:
+                    dst.writestr(item, data)
+        v.bundle = out.getvalue()
+
+
+def _set_row_bundle(store: Store, blob: bytes) -> None:
+    from sqlalchemy.orm import Session
+
+    from api.store.db import Version
+
+    with Session(store.engine) as s, s.begin():
+        s.get(Version, store.active().id).bundle = blob
+
+
+def _age_bundle(store: Store) -> None:
+    """Mark the active version's stored forecast as written by bundle format 1."""
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        return json.dumps({**json.loads(data), "format": 1}).encode()
+
+    _rewrite_bundle(store, edit)
+
+
+class _Exploit:
+    """A pickle that creates a file when unpickled: what a writable row could smuggle in."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_in_the_forecast_column_is_refused_never_run(store, tmp_path):
+    import pickle
+
+    from api.store.repository import InvalidBundle
+
+    marker = tmp_path / "ran"
+    _set_row_bundle(store, pickle.dumps(_Exploit(marker)))
+    with pytest.raises(InvalidBundle, match="not a zip archive"):
+        store.load_bundle(store.active().id)
+    assert not marker.exists()
+
+
+def test_a_tampered_table_in_a_stored_forecast_is_refused_naming_it(store):
+    from api.store.repository import InvalidBundle
+
+    _rewrite_bundle(store, lambda name, data: b"not parquet" if name == "gap.parquet" else data)
+    with pytest.raises(InvalidBundle, match=r"gap\.parquet is not valid Parquet"):
+        store.load_bundle(store.active().id)
+
+
+def test_a_tampered_manifest_in_a_stored_forecast_is_refused_naming_the_field(store):
+    from api.store.repository import InvalidBundle
+
+    def edit(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        doc = json.loads(data)
+        doc["data"]["calibration"]["target_ratio"] = "four"
+        return json.dumps(doc).encode()
+
+    _rewrite_bundle(store, edit)
+    with pytest.raises(InvalidBundle, match="target_ratio"):
+        store.load_bundle(store.active().id)
+
+
+def test_a_tampered_forecast_is_rebuilt_from_the_version_files_when_served(store):
+    active = store.active()
+    _set_row_bundle(store, b"garbage")
+    service = _service(store_url(store), refresh_on_start=False)
+    service.start()
+    assert service.state.bundle.version == active.short_id
+    assert store.load_bundle(active.id).version == active.short_id  # the rebuilt archive was saved
 
 
 def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
