@@ -343,8 +343,12 @@ def supply_projects(
         if v is not None and not 1 <= len(v) <= 100:
             raise APIError(422, f"{name} must be 1 to 100 characters", parameter=name, value=v)
 
+    projects = b.projects
+    if projects is None:
+        raise APIError(503, "no project table in this version")
+
     def build() -> tuple[pd.DataFrame, dict]:
-        d = b.projects
+        d = projects
         m = pd.Series(True, index=d.index)
         for col, v in (("company", company), ("country", country)):
             if v:
@@ -369,14 +373,15 @@ def balance(
 ) -> Response:
     """World balance: China's supply, the rest of the world's, recycling and world demand; supply + deficit = demand."""
     b = _bundle(request)
-    if b.balance is None:
+    table = b.balance
+    if table is None:
         raise APIError(503, "no balance in this version")
     _choose("scenario", scenario, b.scenarios)
     _choose("material", material, BALANCE_MATERIALS)
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
-        d = b.balance
+        d = table
         m = (d["scenario"] == scenario) & (d["year"] >= s) & (d["year"] <= e)
         if material:
             m &= d["material"] == material

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from forecast.backtest import DriverFits, with_fitted_drivers
 from forecast.bundle import BUNDLE_FORMAT, ForecastBundle
 from forecast.calibration import CalibrationResult
+from forecast.hindcast import Hindcast
 from forecast.schemas import Assumptions
 
 FITS_FORMAT = 1  # bump when DriverFits changes shape
@@ -35,12 +36,18 @@ FITS_TABLES: dict[str, tuple[str, ...]] = {
     "projections": ("series", "year", "mean", "lo_80", "hi_80", "lo_95", "hi_95"),
 }
 BUNDLE_TABLES: dict[str, tuple[str, ...]] = {
-    "demand": ("year", "scenario", "segment", "material", "unit", "value"),
+    "demand": ("year", "scenario", "segment", "material", "basis", "unit", "value"),
     "supply": ("year", "stage", "weighting", "material", "capacity_t"),
     "gap": ("year", "scenario", "stage", "region", "material"),
-    "quantiles": ("year", "scenario", "segment", "material", "unit", "p5", "p50", "p95"),
+    "quantiles": ("year", "scenario", "segment", "material", "basis", "unit", "p5", "p50", "p95"),
     "drivers": ("year", "scenario", "driver", "kind", "value"),
+    "hindcast.rows": ("year", "model_t", "published_t", "error", "source"),
+    "hindcast.end_uses": ("year", "end_use", "segments", "model_t", "published_t", "error", "source"),
+    "balance": ("year", "scenario", "material"),
+    "china": ("year",),
+    "projects": ("id",),
 }
+OPTIONAL_TABLES: tuple[str, ...] = ("quantiles", "drivers", "balance", "china", "projects")
 _CALIBRATION = TypeAdapter(CalibrationResult)
 
 
@@ -73,6 +80,7 @@ class _BundleData(BaseModel):
 
     version: str
     calibration: dict[str, Any]
+    hindcast_basis: Literal["finished", "blank", "alloy"]
     fits: _FitsData | None
 
 
@@ -172,16 +180,23 @@ def load_fits(blob: bytes, what: str = "driver fits") -> DriverFits:
 
 def dump_bundle(bundle: ForecastBundle) -> bytes:
     """A computed forecast as an archive; its assumptions are not included (they are stored as files)."""
-    tables: dict[str, pd.DataFrame] = {"demand": bundle.demand, "supply": bundle.supply, "gap": bundle.gap}
-    if bundle.quantiles is not None:
-        tables["quantiles"] = bundle.quantiles
-    if bundle.drivers is not None:
-        tables["drivers"] = bundle.drivers
+    tables: dict[str, pd.DataFrame] = {
+        "demand": bundle.demand,
+        "supply": bundle.supply,
+        "gap": bundle.gap,
+        "hindcast.rows": bundle.hindcast.rows,
+        "hindcast.end_uses": bundle.hindcast.end_uses,
+    }
+    for name in OPTIONAL_TABLES:
+        table = getattr(bundle, name)
+        if table is not None:
+            tables[name] = table
     if bundle.fits is not None:
         tables.update({f"fits.{name}": getattr(bundle.fits, name) for name in FITS_TABLES})
     data = _BundleData(
         version=bundle.version,
         calibration=_CALIBRATION.dump_python(bundle.calibration, mode="json"),
+        hindcast_basis=bundle.hindcast.basis,  # type: ignore[arg-type]  # a Literal checked on read
         fits=_FitsData.model_validate(_fits_data(bundle.fits)) if bundle.fits is not None else None,
     )
     return _write("forecast-bundle", bundle.format, tables, data.model_dump(mode="json"))
@@ -200,7 +215,7 @@ def load_bundle(blob: bytes, assumptions: Assumptions, what: str = "stored forec
         calibration = _CALIBRATION.validate_python(data.calibration)
     except ValidationError as exc:
         raise ArchiveError(f"{what}: {MANIFEST} data is not valid: {_first_error(exc)}") from None
-    for name in ("demand", "supply", "gap"):
+    for name in ("demand", "supply", "gap", "hindcast.rows", "hindcast.end_uses"):
         if name not in tables:
             raise ArchiveError(f"{what}: table {name} missing")
     fits = None
@@ -214,9 +229,13 @@ def load_bundle(blob: bytes, assumptions: Assumptions, what: str = "stored forec
         demand=tables["demand"],
         supply=tables["supply"],
         gap=tables["gap"],
+        hindcast=Hindcast(data.hindcast_basis, tables["hindcast.rows"], tables["hindcast.end_uses"]),
         fits=fits,
         quantiles=tables.get("quantiles"),
         drivers=tables.get("drivers"),
+        balance=tables.get("balance"),
+        china=tables.get("china"),
+        projects=tables.get("projects"),
     )
 
 

@@ -54,7 +54,7 @@ def unit_driver_units(a: Assumptions) -> dict[str, str]:
     return {name: d.unit for name, d in a.structure.unit_drivers.items()}
 
 
-def tidy(series: Mapping[tuple[str, ...], np.ndarray], years: np.ndarray) -> pd.DataFrame:
+def tidy(series: Mapping[tuple[str, str, str, str], np.ndarray], years: np.ndarray) -> pd.DataFrame:
     """One long table (year, segment, material, basis, unit, value) from arrays keyed by those dimensions."""
     keys = list(series)
     n = len(years)

@@ -45,7 +45,8 @@ class ParameterSpec:
             "trend_segment": [n for n, s in segs.items() if s.kind == "trend"],
             "unit_driver": [n for n in structure.unit_drivers if n != "car_sales"],
             "intensity": [str(s.intensity) for s in segs.values() if s.kind == "units"],
-            "share": [x for s in segs.values() if s.kind == "units" for x in s.shares],
+            # shares that have an entry of their own (ev.pm_motor_share) are not repeated here
+            "share": [x for s in segs.values() if s.kind == "units" for x in s.shares if x not in EXPLICIT_NAMES],
             "segment": list(segs),
             "element": list(ELEMENTS),
             "grade": list(GRADES),
@@ -67,7 +68,6 @@ class ParameterSpec:
 PARAMETERS: tuple[ParameterSpec, ...] = (
     # cars and electric vehicles
     ParameterSpec("ev.motor_kg.{powertrain}", "kg_per_motor", ("demand",)),
-    ParameterSpec("ev.motor_kg.BEV", "kg_per_motor", ("demand",)),  # buses, trucks, vans in BEV motors
     ParameterSpec("ev.motor_kg_factor", "fraction", ("demand",)),
     ParameterSpec("ev.pm_motor_share", "fraction", ("demand",)),
     ParameterSpec("ev.phev_share_of_sales", "fraction", ("drivers",)),
@@ -109,8 +109,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("supply.status.{status}.probability", "fraction", ("supply",)),
     ParameterSpec("supply.status.{status}.delay_years", "years", ("supply",)),
     ParameterSpec("supply.ndpr_share_of_treo.default", "fraction", ("conversions",)),
-    ParameterSpec("supply.financing.{financing}.probability", "fraction", ("supply",)),
-    ParameterSpec("supply.financing.{financing}.delay_years", "years", ("supply",)),
+    # read for the financing stages the pipeline uses; a stage no project has is not required
+    ParameterSpec("supply.financing.{financing}.probability", "fraction", ("supply",), required=False),
+    ParameterSpec("supply.financing.{financing}.delay_years", "years", ("supply",), required=False),
     ParameterSpec("supply.utilisation.first_year", "fraction", ("supply",)),
     ParameterSpec("supply.utilisation.mature", "fraction", ("supply",)),
     ParameterSpec("supply.utilisation.years_to_mature", "years", ("supply",)),
@@ -127,6 +128,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("recycling.recovery_yield", "fraction", ("gap", "conversions")),
     ParameterSpec("recycling.scrap_recovery_rate", "fraction", ("gap",)),
 )
+
+
+EXPLICIT_NAMES: frozenset[str] = frozenset(p.pattern for p in PARAMETERS if "{" not in p.pattern)
 
 
 def registered_parameters(structure: Structure) -> dict[str, ParameterSpec]:
@@ -222,7 +226,7 @@ def share_sum_errors(params: ParamSet, years: np.ndarray, tol: float) -> list[st
     for group, members in share_groups(params).items():
         anchors = sorted({y for m in members for y in (params[m].trajectory or {})} & {int(y) for y in years})
         at = np.array(anchors or [int(years[0])])
-        total = sum(at_years(params[m], at) for m in members)
+        total = np.sum([at_years(params[m], at) for m in members], axis=0)
         bad = np.abs(total - 1.0) > tol
         if np.any(bad):
             y = int(at[np.argmax(bad)])

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import forecast.backtest as B
+from forecast import backtest
 from forecast.backtest import Series, backtest_series, combine, ensemble_weights, ev_sales_cap, skill
 
 

@@ -175,7 +175,7 @@ def test_missing_required_parameter_is_reported(assumptions_copy):
     msgs = _problems(assumptions_copy)
     assert (
         "parameters.yaml: wind.t_per_mw.direct_drive: missing; the model needs this parameter "
-        "(t_per_MW, read by demand, montecarlo)"
+        "(t_per_MW, read by demand)"
     ) in msgs
 
 
@@ -238,7 +238,7 @@ def test_an_unknown_commercial_mode_is_rejected(assumptions_copy):
 def test_every_segment_needs_a_lifetime_for_the_end_of_life_model(assumptions_copy):
     _edit_yaml(assumptions_copy / "parameters.yaml", lambda d: d.pop("lifetime.ev_truck.mean_years"))
     msgs = _problems(assumptions_copy)
-    assert "parameters.yaml: lifetime.ev_truck.mean_years: missing; the model needs this parameter" in msgs
+    assert any(m.startswith("parameters.yaml: lifetime.ev_truck.mean_years: missing; the model needs") for m in msgs)
 
 
 def test_an_intensity_in_a_unit_that_is_not_magnet_per_unit_is_named(assumptions_copy):

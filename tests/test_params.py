@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import pytest
 
-from forecast.gap import gap_for_params
+from forecast.bundle import gap_and_balance
 from forecast.model import demand_for_params, horizon_years
 from forecast.montecarlo import driver_quantile_table, quantile_table
 from forecast.params import PARAMETERS, ParameterSpec, registered_parameters, required_parameters
@@ -40,7 +40,7 @@ def _walk(a, params: Mapping[str, Parameter], scenario: str) -> None:
     years = horizon_years(a)
     future = years[years >= 2024]
     demand_for_params(a, params, years)
-    gap_for_params(a, params, scenario, years)
+    gap_and_balance(a, params, scenario, years, quantiles=False)
     stage_capacity(a, params, years)
     supply_quantile_table(a, params, years, n_paths=N_PATHS)
     quantile_table(a, params, scenario, future, N_PATHS)
@@ -107,8 +107,8 @@ def test_validation_names_a_unit_other_than_the_registry(assumptions_copy):
     from forecast.loading import AssumptionsError, load_assumptions
     from tests.conftest import edit_parameters
 
-    edit_parameters(assumptions_copy, lambda data: data["ev.motor_kg"].update(unit="fraction"))
-    with pytest.raises(AssumptionsError, match=r"ev.motor_kg.unit: 'fraction'; expected 'kg_per_motor'"):
+    edit_parameters(assumptions_copy, lambda data: data["ev.motor_kg.BEV"].update(unit="fraction"))
+    with pytest.raises(AssumptionsError, match=r"ev.motor_kg.BEV.unit: 'fraction'; expected 'kg_per_motor'"):
         load_assumptions(assumptions_copy)
 
 
