@@ -63,7 +63,7 @@ def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_
         "value",
         1.5,
         1.6,
-        "doe_ndfeb_deep_dive_2022",
+        "mp_materials_10k_2024",
     )
     bundle = store.load_bundle(after.id)  # served without refitting
     assert bundle.version == after.short_id
