@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import numpy as np
@@ -36,6 +37,7 @@ from forecast.montecarlo import QUANTILE_COLUMNS
 from forecast.scenarios import resolve_parameters
 
 WHAT_IF_LABEL = "what-if"
+_WORKBOOK_LOCK = threading.Lock()
 workbench = APIRouter(prefix="/v1", responses=ERRORS)
 
 
@@ -132,10 +134,11 @@ def export_xlsx(request: Request) -> Response:
     served = _served(request)
     b = served.bundle
     key = (b.version, "export.xlsx", "", False)
-    hit = state.cache.get(key)
-    if hit is None:
-        hit = Rendered(workbook_bytes(b, served.backtest), XLSX_MEDIA_TYPE, etag(b.version, "export.xlsx"))
-        state.cache.put(key, hit)
+    with _WORKBOOK_LOCK:  # built once per version: concurrent first requests wait for the one build
+        hit = state.cache.get(key)
+        if hit is None:
+            hit = Rendered(workbook_bytes(b, served.backtest), XLSX_MEDIA_TYPE, etag(b.version, "export.xlsx"))
+            state.cache.put(key, hit)
     headers = {
         "ETag": hit.etag,
         "Cache-Control": f"public, max-age={request.app.state.settings.cache_max_age_s}",
