@@ -94,7 +94,7 @@ def elements_table(b: ForecastBundle) -> pd.DataFrame:
     """World Nd, Pr, Dy, Tb summed over segments: year, scenario, material, basis, unit, value [t/yr]."""
     d = b.demand[b.demand["material"] != "NdFeB"]
     keys = ["year", "scenario", "material", "basis", "unit"]
-    return d.groupby(keys, as_index=False, sort=False)["value"].sum()
+    return d.groupby(keys, as_index=False, sort=False).agg(value=("value", "sum"))
 
 
 def _flatten(summary: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
