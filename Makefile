@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve run test lint bench bench-api docker-test clean
+.PHONY: install serve run test lint bench bench-api bench-workbench docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-serve: $(STAMP)  ## start the HTTP service on its embedded defaults
-	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+serve: $(STAMP)  ## start the HTTP service on its embedded defaults; says when it is ready and where
+	$(BIN)/magnet-forecast serve --host $(HOST) --port $(PORT)
 
 run: $(STAMP)  ## print the base-scenario demand table
 	$(BIN)/magnet-forecast demand --scenario base
@@ -40,6 +40,9 @@ docker-test:  ## build and run the image with podman (see scripts/docker-smoke.s
 
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/bench_api.py
+
+bench-workbench: $(STAMP)  ## what-if and comparison latency, workbook size and build time
+	$(BIN)/python benchmarks/bench_workbench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

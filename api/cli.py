@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import pandas as pd
 import typer
 
-from api.fitcache import FitCacheError, load_or_fit
+from api.fitcache import FitCacheError, fit_cache_path, load_or_fit
+from api.progress import BUNDLE_NOTE, FIRST_FIT_NOTE, reporter, say
 from api.settings import get_settings
 from api.store.locks import LockBusy
 from api.store.refresh import refresh as run_refresh
-from api.store.repository import Store, UnknownVersion
+from api.store.repository import OutdatedBundle, Store, UnknownVersion
+from api.workbook import write_workbook
 from forecast.backtest import DriverFits, with_fitted_drivers
 from forecast.balance import BALANCE_MATERIALS
-from forecast.bundle import gap_and_balance
+from forecast.bundle import ForecastBundle, build_bundle, gap_and_balance
 from forecast.calibration import CalibrationResult, calibrate
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
@@ -32,6 +37,7 @@ from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_t
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import CHAIN, CHAINS, stage_capacity, supply_quantile_table
+from forecast.versioning import assumptions_hash
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="NdFeB magnet and rare-earth demand outlook.")
 assumptions_app = typer.Typer(no_args_is_help=True, help="Work with assumption directories.")
@@ -69,6 +75,7 @@ class By(StrEnum):
 
 class _State:
     assumptions_dir: Path | None = None  # --assumptions, else the settings' assumptions directory
+    quiet: bool = False  # --quiet: no progress bars or notes on stderr
 
     @classmethod
     def directory(cls) -> Path:
@@ -94,9 +101,13 @@ def _fitted(a: Assumptions, drivers: Drivers = Drivers.ensemble) -> tuple[Assump
 
 
 def _fits(a: Assumptions) -> DriverFits:
-    """The driver fits of ``a`` from the settings' cache (fitted and cached when absent)."""
+    """Driver fits from the cache; on a first run, fitted with a note and a progress bar on a terminal."""
+    cache = get_settings().fit_cache_dir()
+    if not fit_cache_path(a, cache).is_file():
+        say(FIRST_FIT_NOTE, _State.quiet)
     try:
-        return load_or_fit(a, get_settings().fit_cache_dir())
+        with reporter("driver models", _State.quiet) as progress:
+            return load_or_fit(a, cache, progress)
     except FitCacheError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -123,10 +134,14 @@ def main(
         Path | None,
         typer.Option("--assumptions", envvar="MAGNET_FORECAST_ASSUMPTIONS", help="Assumptions directory."),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or notes (they go to stderr on a terminal only).")
+    ] = False,
 ) -> None:
     """NdFeB permanent-magnet demand by segment and the Nd, Pr, Dy, Tb it needs."""
     if assumptions is not None:
         _State.assumptions_dir = assumptions
+    _State.quiet = quiet
 
 
 def _check_years(a: Assumptions, start: int | None, end: int | None) -> tuple[int, int]:
@@ -205,7 +220,9 @@ def demand(
     df = select_basis(forecast_scenario(a, scenario, cal.calibrated, years), basis.value)
     if quantiles:
         params = resolve_parameters(a, scenario, cal.calibrated)
-        q = quantile_table(a, params, scenario, years, paths, seed)
+        with reporter("Monte Carlo", _State.quiet) as progress:
+            progress(f"{paths} paths, scenario {scenario}", 0, 1)
+            q = quantile_table(a, params, scenario, years, paths, seed)
         df = df.merge(q, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
         if fmt is Format.table:
             m = q[(q["segment"] == "total") & (q["material"] == "NdFeB") & (q["basis"] == basis.value)].set_index(
@@ -438,7 +455,8 @@ def refresh(
     source: Annotated[str | None, typer.Option(help="Directory or manifest URL (default: bundled).")] = None,
 ) -> None:
     """Fetch, validate, refit and activate new assumptions; exit 1 when they are rejected."""
-    result = run_refresh(_store(), source or str(_State.directory()), get_settings())
+    with reporter("refresh", _State.quiet) as progress:
+        result = run_refresh(_store(), source or str(_State.directory()), get_settings(), progress=progress)
     typer.echo(json.dumps(result.to_dict(), indent=2))
     codes = {"activated": 0, "unchanged": 0, "rejected": 1, "failed": 1, "locked": 3}
     raise typer.Exit(codes[result.status])
@@ -466,6 +484,92 @@ def activate(version: Annotated[str, typer.Argument(help="Version id (12 charact
     except LockBusy:
         _fail("a refresh is running; try again when it has finished", 3)
     typer.echo(f"active: {info.short_id}")
+
+
+class ExportFormat(StrEnum):
+    xlsx = "xlsx"
+
+
+def _bundle_for(a: Assumptions) -> ForecastBundle:
+    """The forecast of these assumptions: the store's copy when it holds this version, else computed now."""
+    try:
+        return _store().load_bundle(assumptions_hash(a))
+    except (UnknownVersion, OutdatedBundle):
+        pass
+    fits = _fits(a)
+    say(BUNDLE_NOTE, _State.quiet)
+    with reporter("forecast", _State.quiet) as progress:
+        return build_bundle(a, fits, n_paths=get_settings().monte_carlo_paths, progress=progress)
+
+
+@app.command()
+def export(
+    file: Annotated[Path, typer.Argument(help="Workbook to write, e.g. magnet-forecast.xlsx.", dir_okay=False)],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="xlsx (one Excel workbook).")] = ExportFormat.xlsx,
+) -> None:
+    """Every table of the forecast in one workbook: demand, elements, drivers, supply, gap, balance, calibration,
+    backtest, hindcast, parameters, sources, and the version with its scenario definitions."""
+    if file.parent and not file.parent.is_dir():
+        _fail(f"directory {file.parent} does not exist; expected an existing directory for FILE")
+    started = time.monotonic()
+    b = _bundle_for(_load())
+    backtest = b.fits.report() if b.fits is not None else None
+    with reporter("workbook", _State.quiet) as progress:
+        sheets = write_workbook(b, file, backtest, lambda name: progress(f"sheet {name}", 0, 1))
+    size_kb = file.stat().st_size / 1024
+    typer.echo(
+        f"wrote {file}: {len(sheets)} sheets ({', '.join(sheets)}), {size_kb:,.0f} KB, "
+        f"assumptions version {b.version}, {time.monotonic() - started:.1f} s"
+    )
+
+
+def _announce_when_ready(url: str, timeout_s: float) -> None:
+    """Wait for /ready and say where the service is (run in a thread beside the server)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{url}/ready", timeout=2.0)
+            if r.status_code == 200:
+                version = r.json().get("assumptions_version", "")
+                typer.echo(
+                    f"ready: assumptions version {version}\n  dashboard  {url}/\n  API docs   {url}/docs\n"
+                    f"  workbook   {url}/v1/export.xlsx",
+                    err=True,
+                )
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(SERVE_POLL_S)
+    typer.echo(f"the service did not become ready within {timeout_s:.0f} s; see the log above", err=True)
+
+
+SERVE_POLL_S = 0.5
+SERVE_READY_TIMEOUT_S = 3600.0
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Start the HTTP service and the dashboard; says when it is ready and where."""
+    import uvicorn
+
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    first = _store().active() is None
+    typer.echo(
+        f"starting magnet-forecast on {url} ("
+        + (
+            "first start: validating the bundled assumptions, fitting the driver models and computing every "
+            "scenario; usually 5-10 minutes on two cores, seconds on later starts"
+            if first
+            else "loading the active forecast from the store; usually a few seconds"
+        )
+        + ")",
+        err=True,
+    )
+    threading.Thread(target=_announce_when_ready, args=(url, SERVE_READY_TIMEOUT_S), daemon=True).start()
+    uvicorn.run("api.main:app", host=host, port=port)
 
 
 @assumptions_app.command("validate")

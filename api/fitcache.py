@@ -15,6 +15,7 @@ from pathlib import Path
 from api.serialization import ArchiveError, OutdatedFormat, dump_fits, load_fits
 from api.settings import get_settings
 from forecast.backtest import DriverFits, fit_drivers
+from forecast.progress import ProgressFn, silent
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import SERIES, Assumptions
 from forecast.versioning import normalized_assumptions
@@ -53,10 +54,20 @@ def driver_inputs_hash(a: Assumptions) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
-    """The driver fits of these assumptions: from the cache, or fitted now and cached atomically."""
+def fit_cache_path(a: Assumptions, cache_dir: Path | None = None) -> Path:
+    """Where the driver fits of these assumptions are cached (the file may not exist yet)."""
     directory = cache_dir or get_settings().fit_cache_dir()
-    path = directory / f"fits-{driver_inputs_hash(a)}-{fit_code_version()}.zip"
+    return directory / f"fits-{driver_inputs_hash(a)}-{fit_code_version()}.zip"
+
+
+def load_or_fit(a: Assumptions, cache_dir: Path | None = None, progress: ProgressFn = silent) -> DriverFits:
+    """The driver fits of these assumptions: from the cache, or fitted now and cached atomically.
+
+    A damaged or tampered cache file is refused with :class:`FitCacheError` (never executed); one of
+    another format of the code is refitted and replaced.
+    """
+    path = fit_cache_path(a, cache_dir)
+    directory = path.parent
     if path.is_file():
         try:
             return load_fits(path.read_bytes(), f"fit cache {path}")
@@ -64,7 +75,7 @@ def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
             pass  # written by another format of the code: refitted and replaced
         except ArchiveError as exc:  # damaged or tampered with: refused, never executed
             raise FitCacheError(f"{exc}; delete the file to refit") from None
-    fits = fit_drivers(a, resolve_parameters(a, "base"))
+    fits = fit_drivers(a, resolve_parameters(a, "base"), progress)
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".fits-", suffix=".tmp")
     try:

@@ -21,6 +21,7 @@ from api.routes import router, v1
 from api.service import ForecastService
 from api.settings import Settings, get_settings
 from api.state import ForecastState
+from api.workbench import workbench
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(v1)
+    app.include_router(workbench)
     app.include_router(admin)
     if settings.bench_routes:
         from api.bench import bench_router

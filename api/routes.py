@@ -38,8 +38,18 @@ from forecast.bundle import ForecastBundle, gap_and_balance
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
 from forecast.model import demand_for_params
+from forecast.montecarlo import quantile_table
 from forecast.scenarios import apply_overrides, resolve_parameters
-from forecast.schemas import ELEMENTS, FINANCING, STAGES, STATUSES, TREO_UNITS, SupplyProject
+from forecast.schemas import (
+    ELEMENTS,
+    FINANCING,
+    STAGES,
+    STATUSES,
+    TREO_UNITS,
+    Assumptions,
+    Parameter,
+    SupplyProject,
+)
 from forecast.supply import CHAINS, WEIGHTINGS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -488,20 +498,17 @@ def _what_if_projects(b: ForecastBundle, req: ForecastRequest) -> list[SupplyPro
     return out
 
 
-@v1.post("/forecast", response_model=ForecastResponse, responses={413: {"model": ErrorBody}}, tags=["forecast"])
-def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
-    """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request)."""
+def what_if_parameters(
+    request: Request, scenario: str, overrides: dict[str, float | dict[int, float]]
+) -> dict[str, Parameter]:
+    """A scenario's parameters with what-if overrides, each checked (422 naming the override at fault)."""
     b = _bundle(request)
     settings = request.app.state.settings
-    _choose("scenario", body.scenario, b.scenarios)
-    if len(body.overrides) > settings.max_overrides:
+    _choose("scenario", scenario, b.scenarios)
+    if len(overrides) > settings.max_overrides:
         raise APIError(422, f"at most {settings.max_overrides} overrides", parameter="overrides")
-    if len(body.extra_projects) > settings.max_extra_projects:
-        raise APIError(422, f"at most {settings.max_extra_projects} extra projects", parameter="extra_projects")
-    s, e = _years(b, body.start, body.end)
-    a = b.assumptions
-    params = resolve_parameters(a, body.scenario, b.calibration.calibrated)
-    for name, new in body.overrides.items():
+    params = resolve_parameters(b.assumptions, scenario, b.calibration.calibrated)
+    for name, new in overrides.items():
         if name not in params:
             raise APIError(
                 422,
@@ -523,11 +530,30 @@ def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
                 allowed=[p.low, p.high],
                 value=new if not isinstance(new, dict) else None,
             ) from None
+    return params
+
+
+@v1.post("/forecast", response_model=ForecastResponse, responses={413: {"model": ErrorBody}}, tags=["forecast"])
+def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
+    """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request).
+
+    With ``quantiles`` the demand rows of ``basis`` carry Monte Carlo p5 .. p95 (``WHAT_IF_PATHS`` paths,
+    from the calibration base year on) and a ``total`` segment.
+    """
+    b = _bundle(request)
+    settings = request.app.state.settings
+    params = what_if_parameters(request, body.scenario, body.overrides)
+    if len(body.extra_projects) > settings.max_extra_projects:
+        raise APIError(422, f"at most {settings.max_extra_projects} extra projects", parameter="extra_projects")
+    s, e = _years(b, body.start, body.end)
+    a = b.assumptions
     extra = _what_if_projects(b, body)
     a2 = a.model_copy(update={"projects": [*a.projects, *extra]}) if extra else a
     years = np.arange(s, e + 1)
     dem = demand_for_params(a2, params, years)
     dem.insert(1, "scenario", body.scenario)
+    if body.quantiles:
+        dem = with_bands(a2, params, body.scenario, dem, body.basis, settings.what_if_paths)
     gp, _ = gap_and_balance(a2, params, body.scenario, years, quantiles=False)
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()
@@ -539,6 +565,23 @@ def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
         "gap": json.loads(gp.to_json(orient="records")),
     }
     return _json(b, payload)
+
+
+def with_bands(
+    a: Assumptions, params: dict[str, Parameter], scenario: str, demand: pd.DataFrame, basis: str, n_paths: int
+) -> pd.DataFrame:
+    """Demand rows of one magnet basis (and oxide) plus a 'total' segment, with Monte Carlo quantiles
+    from the calibration base year on (NaN before it, as in the stored bands)."""
+    dem = demand[demand["basis"].isin([basis, OXIDE_BASIS])]
+    keys = ["year", "scenario", "material", "basis", "unit"]
+    total = dem.groupby(keys, as_index=False)["value"].sum().assign(segment="total")
+    dem = pd.concat([dem, total[dem.columns]], ignore_index=True)
+    years = np.unique(dem["year"].to_numpy())
+    future = years[years >= a.model.calibration.base_year]
+    if len(future) == 0:
+        return dem
+    q = quantile_table(a, params, scenario, future, n_paths)
+    return dem.merge(q, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

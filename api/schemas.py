@@ -308,6 +308,10 @@ class ForecastRequest(BaseModel):
     extra_projects: list[ProjectIn] = Field(default_factory=list)
     start: int | None = None
     end: int | None = None
+    quantiles: bool = Field(default=False, description="Add Monte Carlo p5 .. p95 to the demand rows.")
+    basis: Literal["finished", "blank", "alloy"] = Field(
+        default="finished", description="Magnet basis of the bands (oxide rows always included)."
+    )
 
 
 class ForecastResponse(Versioned):
@@ -343,3 +347,109 @@ class HindcastResponse(Versioned):
     mape: float = Field(description="Mean absolute percentage error over the published years (fraction).")
     n_years: int
     rows: list[HindcastRow]
+
+
+# --- The analyst's workbench: what-if inputs, scenarios side by side -----------------------------
+
+
+class WhatIfSource(BaseModel):
+    id: str
+    title: str
+    publisher: str
+    year: int | None = None
+    url: str
+
+
+class WhatIfInputOut(BaseModel):
+    name: str = Field(description="Parameter name, as POST /v1/forecast overrides address it.")
+    label: str
+    kind: Literal["value", "anchor", "path", "share"] = Field(
+        description="value: a constant; anchor: a trajectory's value in `year`; path: reached in `year` and held "
+        "after; share: a share-group member in `year`, the other members scaled to keep the sum 1."
+    )
+    year: int | None = None
+    value: float = Field(description="The scenario's value (in `year` for trajectories), in `unit`.")
+    unit: str
+    low: float = Field(description="Lower bound of the sourced range.")
+    high: float = Field(description="Upper bound of the sourced range.")
+    note: str | None = None
+    source: WhatIfSource
+    trajectory: dict[str, float] | None = None
+    swing_t: float | None = Field(default=None, description="2040 NdFeB swing over the range, when known [t/yr].")
+    group: dict[str, dict[str, float | None]] | None = Field(
+        default=None, description="Share inputs: every member's trajectory."
+    )
+    group_values: dict[str, float] | None = Field(default=None, description="Share inputs: every member in `year`.")
+
+
+class WhatIfInputsResponse(Versioned):
+    scenario: str
+    ranked_by: str = Field(description="How the inputs are ordered.")
+    inputs: list[WhatIfInputOut]
+
+
+class WhatIfRun(BaseModel):
+    """A scenario with what-if overrides, shown beside stored scenarios."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str = "base"
+    overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
+
+
+class CompareRequest(BaseModel):
+    """Scenarios (and optionally a what-if) side by side on one basis and unit."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scenarios": ["base", "high", "thrifting"],
+                    "what_if": {"scenario": "base", "overrides": {"ev.motor_kg.BEV": 1.2}},
+                    "by": "segment",
+                    "basis": "blank",
+                    "unit": "magnet",
+                }
+            ]
+        },
+    )
+
+    scenarios: list[str] = Field(min_length=1, max_length=20, description="Stored scenarios, in display order.")
+    what_if: WhatIfRun | None = Field(default=None, description="Shown as the scenario 'what-if'.")
+    measure: Literal["demand", "gap"] = Field(
+        default="demand",
+        description="demand: world demand; gap: demand outside China less each chain's risked output (by=total, "
+        "NdFeB on the blank basis; items are the chains).",
+    )
+    by: Literal["total", "segment", "element"] = "total"
+    basis: Literal["finished", "blank", "alloy"] = "finished"
+    unit: Literal["magnet", "oxide"] = Field(
+        default="magnet", description="magnet: t_magnet (elements: t_metal) on the basis; oxide: primary t_oxide."
+    )
+    quantiles: bool = Field(default=True, description="Monte Carlo P5-P95 where a band exists (totals, elements).")
+    start: int | None = None
+    end: int | None = None
+
+
+class CompareRecord(BaseModel):
+    year: int
+    scenario: str
+    item: str = Field(description="'total', a segment or an element.")
+    unit: Literal["t_magnet", "t_metal", "t_oxide"]
+    basis: Literal["finished", "blank", "alloy", "oxide"]
+    value: float
+    p5: float | None = None
+    p10: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+
+
+class CompareResponse(Versioned):
+    measure: str
+    by: str
+    basis: str
+    unit: str
+    scenarios: list[str]
+    records: list[CompareRecord]

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     gzip_min_bytes: int = Field(default=1024, ge=0, validation_alias="GZIP_MIN_BYTES")
     bench_routes: bool = Field(default=False, validation_alias="BENCH_ROUTES")
     monte_carlo_paths: int = Field(default=10_000, ge=100, le=100_000, validation_alias="MONTE_CARLO_PATHS")
+    what_if_paths: int = Field(
+        default=2_000,
+        ge=100,
+        le=100_000,
+        validation_alias="WHAT_IF_PATHS",
+        description="Monte Carlo paths of the bands computed on request (what-if, comparison).",
+    )
 
     # Where data is written: never inside the installed package
     data_dir: Path = Field(

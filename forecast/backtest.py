@@ -24,6 +24,7 @@ import pandas as pd
 
 from forecast.driver_models import FORECAST_COLUMNS, LEVELS, clean_series, fit_predict, model_set
 from forecast.params import ParamSet, scalar
+from forecast.progress import ProgressFn, silent
 from forecast.schemas import TOTAL, Assumptions
 
 MAX_HORIZON = 5
@@ -330,15 +331,21 @@ MODEL_DRIVERS: dict[str, str] = {
 }
 
 
-def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
+def fit_drivers(a: Assumptions, params: ParamSet, progress: ProgressFn = silent) -> DriverFits:
     """Backtest every series, weight the models, project the model's driver series.
 
     Runs serially: the fits are small and a process pool made them much slower on two cores
-    (numerical libraries and Stan's own processes contend for the cores).
+    (numerical libraries and Stan's own processes contend for the cores). ``progress`` hears of
+    every series backtested and every projection.
     """
     series = driver_series(a, params)
+    steps = len(series) + len(MODEL_DRIVERS)
+    frames = []
+    for i, s in enumerate(series):
+        progress(f"backtesting {s.name}", i, steps)
+        frames.append(backtest_series(s))
     # a series too short for any origin has no rows (it is listed by driver_series all the same)
-    bt = pd.concat([f for f in (backtest_series(s) for s in series) if len(f)], ignore_index=True)
+    bt = pd.concat([f for f in frames if len(f)], ignore_index=True)
     weights = ensemble_weights(skill(bt))
     by_name = {s.name: s for s in series}
     ens, factors = calibrate_ensemble(ensemble_backtest(bt, weights), {n: s.cap for n, s in by_name.items()})
@@ -346,12 +353,14 @@ def fit_drivers(a: Assumptions, params: ParamSet) -> DriverFits:
     metrics = skill(bt)
     last = a.model.horizon.last_year
     proj, notes = [], {}
-    for name in MODEL_DRIVERS.values():
+    for j, name in enumerate(MODEL_DRIVERS.values()):
+        progress(f"projecting {name}", len(series) + j, steps)
         w = {str(k): float(v) for k, v in weights[weights["series"] == name].set_index("model")["weight"].items()}
         p, n = project_series(by_name[name], w, last)
         proj.append(widen(p, factors.get(name, {}), by_name[name].cap).assign(series=name))
         notes[name] = n
     projections = pd.concat(proj, ignore_index=True)[["series", *FORECAST_COLUMNS]]
+    progress("driver fits done", steps, steps)
     return DriverFits(bt, metrics, weights, projections, notes, factors)
 
 

@@ -16,6 +16,7 @@ from forecast.hindcast import Hindcast, hindcast
 from forecast.model import demand_for_params, forecast_all, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.params import ParamSet
+from forecast.progress import ProgressFn, silent
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.supply import LOCATED, project_table, stage_capacity, supply_quantile_table
@@ -96,33 +97,46 @@ def gap_and_balance(
     return gap, balance
 
 
-def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS) -> ForecastBundle:
+def build_bundle(
+    a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS, progress: ProgressFn = silent
+) -> ForecastBundle:
     """Calibrate, then forecast demand, supply, gap and Monte Carlo bands for every scenario.
 
     With ``fits`` the drivers follow the backtested ensemble; without, the capped logistic. The
     version id always names the assumptions, not the fits (fits are a function of them).
+    ``progress`` hears of each step (calibration, supply, then gap, Monte Carlo and drivers per scenario).
     """
     version = version_id(a)
     if fits is not None:
         a = a.model_copy(update={"driver_trends": driver_trends(fits)})
+    names = scenario_names(a)
+    steps, step = 2 + 3 * len(names), iter(range(2 + 3 * len(names)))
+    progress("calibrating", next(step), steps)
     cal = calibrate(a)
     years = horizon_years(a)
     base = resolve_parameters(a, "base", cal.calibrated)
+    progress("supply outside China", next(step), steps)
     supply = stage_capacity(a, base, years).rename(columns={"value": "capacity_t"})
     sq = supply_quantile_table(a, base, years).assign(weighting="risked")
     supply = supply.merge(sq, on=["year", "chain", "stage", "weighting", "material"], how="left")
-    pairs = [gap_and_balance(a, resolve_parameters(a, s, cal.calibrated), s, years) for s in scenario_names(a)]
+    pairs = []
+    for s in names:
+        progress(f"gap and balance: {s}", next(step), steps)
+        pairs.append(gap_and_balance(a, resolve_parameters(a, s, cal.calibrated), s, years))
     gaps = pd.concat([g for g, _ in pairs], ignore_index=True)
     balance = pd.concat([b for _, b in pairs], ignore_index=True)
     future = years[years >= cal.base_year]
-    quantiles = pd.concat(
-        [quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths) for s in scenario_names(a)],
-        ignore_index=True,
-    )
-    drivers = pd.concat(
-        [driver_quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, years) for s in scenario_names(a)],
-        ignore_index=True,
-    )
+    tables = []
+    for s in names:
+        progress(f"Monte Carlo ({n_paths} paths): {s}", next(step), steps)
+        tables.append(quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths))
+    quantiles = pd.concat(tables, ignore_index=True)
+    driver_tables = []
+    for s in names:
+        progress(f"driver bands: {s}", next(step), steps)
+        driver_tables.append(driver_quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, years))
+    drivers = pd.concat(driver_tables, ignore_index=True)
+    progress("forecast computed", steps, steps)
     return ForecastBundle(
         version=version,
         assumptions=a,

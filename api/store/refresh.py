@@ -22,6 +22,7 @@ from api.store.sources import SourceError, fetch
 from forecast.bundle import build_bundle
 from forecast.diff import diff_assumptions
 from forecast.loading import AssumptionsError, load_assumptions
+from forecast.progress import ProgressFn, silent
 from forecast.sanity import check
 from forecast.schemas import Assumptions
 from forecast.versioning import assumptions_hash
@@ -59,6 +60,7 @@ def refresh(
     source: str,
     settings: Settings | None = None,
     origin: str | None = None,
+    progress: ProgressFn = silent,
 ) -> RefreshResult:
     """Run one refresh from a directory or a manifest URL (see module docstring).
 
@@ -71,7 +73,7 @@ def refresh(
             store.abandon_stale_runs()
             run_id = store.start_run(source, holder_id())
             try:
-                return _refresh_locked(store, source, settings, origin or source, run_id)
+                return _refresh_locked(store, source, settings, origin or source, run_id, progress)
             except Exception as exc:  # recorded, never half-applied
                 store.finish_run(run_id, "failed", [f"{type(exc).__name__}: {exc}"])
                 return RefreshResult("failed", reasons=[f"{type(exc).__name__}: {exc}"], run_id=run_id)
@@ -91,17 +93,21 @@ def _previous(store: Store, version_id: str) -> tuple[Assumptions | None, list[s
         ]
 
 
-def _refresh_locked(store: Store, source: str, settings: Settings, origin: str, run_id: int) -> RefreshResult:
+def _refresh_locked(
+    store: Store, source: str, settings: Settings, origin: str, run_id: int, progress: ProgressFn = silent
+) -> RefreshResult:
     with tempfile.TemporaryDirectory(prefix="assumptions-") as tmp:
         work = Path(tmp) / "assumptions"
         try:
             limits = settings.limits()
+            progress("fetching the assumptions", 0, 4)
             fetch(source, work, limits.max_file_bytes, limits.timeout_s)
         except SourceError as exc:
             store.finish_run(run_id, "rejected", [str(exc)])
             return RefreshResult("rejected", reasons=[str(exc)], run_id=run_id)
         _pause("fetched")
         try:
+            progress("validating", 1, 4)
             new = load_assumptions(work)
         except AssumptionsError as err:
             reasons = [str(p) for p in err.problems]
@@ -133,8 +139,9 @@ def _refresh_locked(store: Store, source: str, settings: Settings, origin: str, 
             return RefreshResult(
                 "rejected", version=full_hash[:12], reasons=report.errors, warnings=report.warnings, run_id=run_id
             )
-        fits = load_or_fit(new, settings.fit_cache_dir())
-        bundle = build_bundle(new, fits, n_paths=settings.monte_carlo_paths)
+        fits = load_or_fit(new, settings.fit_cache_dir(), progress)
+        bundle = build_bundle(new, fits, n_paths=settings.monte_carlo_paths, progress=progress)
+        progress("saving the version", 3, 4)
         _pause("fitted")
         version.bundle = dump_bundle(bundle)
         store.add_version(version, activate=True, run_id=run_id, pause=_pause)
