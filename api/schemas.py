@@ -64,7 +64,7 @@ class DriverRecord(BaseModel):
     driver: str = Field(
         description="ev_car_sales.BEV/PHEV, ev_commercial_sales.bus/truck/van, wind_installs.onshore/offshore."
     )
-    unit: Literal["vehicles", "units", "GW"] = Field(description="vehicles or units per year, or GW installed per year.")
+    unit: Literal["vehicles", "units", "GW"] = Field(description="vehicles or units a year, or GW a year.")
     kind: Literal["history", "projection"]
     value: float
     p5: float | None = Field(
