@@ -101,7 +101,11 @@ def test_report_has_the_documented_fields_and_an_ensemble_row(driver_fits):
     ev = r[(r["series"] == "ev_car_sales.World.total") & (r["model"] == "ensemble")]
     assert set(ev["horizon"]) == {1, 2, 3, 4, 5}
     assert np.isfinite(ev["mase"]).all()
-    assert set(r["series"]) >= {"ev_car_sales.World.BEV", "wind_installations.World.offshore", "unit_sales.World.smartphones"}
+    assert set(r["series"]) >= {
+        "ev_car_sales.World.BEV",
+        "wind_installations.World.offshore",
+        "unit_sales.World.smartphones",
+    }
     stretch = driver_fits.interval_factors["ev_car_sales.World.total"]
     assert (ev["interval_stretch_95"] == stretch[95]).all()
     assert (ev["interval_stretch_80"] == stretch[80]).all()

@@ -248,7 +248,11 @@ def test_backtest_reports_skill_for_every_series(client):
     assert "inverse" in body["rule"]
     recs = body["records"]
     series = {r["series"] for r in recs}
-    assert {"ev_car_sales.World.total", "wind_installations.World.total", "unit_sales.World.industrial_robots"} <= series
+    assert {
+        "ev_car_sales.World.total",
+        "wind_installations.World.total",
+        "unit_sales.World.industrial_robots",
+    } <= series
     ens = [r for r in recs if r["series"] == "ev_car_sales.World.total" and r["model"] == "ensemble"]
     assert [r["horizon"] for r in ens] == [1, 2, 3, 4, 5]
     assert all(r["interval_stretch_80"] >= 1 and r["interval_stretch_95"] >= 1 for r in ens)
