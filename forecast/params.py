@@ -107,14 +107,17 @@ def at_years(param: Parameter, years: np.ndarray) -> np.ndarray:
 class DrawnParams(Mapping[str, Parameter]):
     """Parameters with some constants replaced by Monte Carlo draws, one value per path.
 
-    :func:`value` returns a drawn parameter as a (paths, 1) column, so every model function that
+    :func:`value` returns a drawn constant as a (paths, 1) column (a drawn trajectory as
+    (paths, years)), so every model function that
     multiplies and adds arrays evaluates all paths at once (the deterministic model is the case
     without draws). Trajectories and undrawn constants stay (years,) rows.
     """
 
     def __init__(self, params: Mapping[str, Parameter], draws: Mapping[str, np.ndarray]):
         self._params = params
-        self.draws = {name: np.asarray(v, dtype=float)[:, None] for name, v in draws.items()}
+        arrays = {name: np.asarray(v, dtype=float) for name, v in draws.items()}
+        # a drawn constant is one value per path (paths,) -> (paths, 1); a drawn trajectory is (paths, years)
+        self.draws = {name: v[:, None] if v.ndim == 1 else v for name, v in arrays.items()}
 
     def __getitem__(self, name: str) -> Parameter:
         return self._params[name]

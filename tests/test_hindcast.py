@@ -51,7 +51,7 @@ def test_changing_one_published_value_moves_the_mape(assumptions_copy, base):
 
 def test_json_names_basis_mape_and_rows(assumptions, base):
     d = hindcast(assumptions, base).to_dict()
-    assert set(d) == {"basis", "mape", "n_years", "rows"}
+    assert set(d) == {"basis", "mape", "n_years", "rows", "end_uses"}
     assert set(d["rows"][0]) >= {"year", "model_t", "published_t", "source"}
     json.dumps(d)
 
