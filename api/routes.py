@@ -28,15 +28,18 @@ from api.schemas import (
     HindcastResponse,
     ReadyResponse,
     ScenariosResponse,
+    SensitivityResponse,
     SupplyResponse,
 )
 from api.state import ForecastState, Rendered, Served
-from forecast.bundle import ForecastBundle
+from forecast.bundle import ForecastBundle, scenario_table
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_STAGES, REGIONS, gap_for_params
 from forecast.model import demand_for_params
+from forecast.montecarlo import quantile_table
 from forecast.scenarios import apply_overrides, resolve_parameters
 from forecast.schemas import ELEMENTS, STAGES, SupplyProject
+from forecast.sensitivity import OUTPUTS
 from forecast.supply import WEIGHTINGS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -152,13 +155,25 @@ def ready(request: Request) -> JSONResponse:
 
 @v1.get("/scenarios", response_model=ScenariosResponse, tags=["forecast"])
 def scenarios(request: Request) -> JSONResponse:
-    """Scenarios and the parameter overrides that define them."""
+    """Scenarios, the parameter overrides that define them, and their 2030 and 2040 totals (the scenarios table)."""
     b = _bundle(request)
+    table = scenario_table(b)
     out = []
     for name in b.scenarios:
         sc = b.assumptions.scenarios[name]
         ov = {k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in sc.overrides.items()}
-        out.append({"name": name, "description": sc.description, "source": sc.source, "note": sc.note, "overrides": ov})
+        rows = table[table["scenario"] == name].drop(columns="scenario").replace({np.nan: None})
+        out.append(
+            {
+                "name": name,
+                "description": sc.description,
+                "source": sc.source,
+                "note": sc.note,
+                "calibrated": sc.calibrated,
+                "overrides": ov,
+                "totals": rows.to_dict(orient="records"),
+            }
+        )
     return _json(b, {"scenarios": out})
 
 
@@ -354,6 +369,39 @@ def calibration(request: Request) -> JSONResponse:
     return _json(b, b.calibration.to_dict())
 
 
+@v1.get("/sensitivity", response_model=SensitivityResponse, tags=["forecast"])
+def sensitivity(
+    request: Request,
+    scenario: Annotated[str, Query(description="Scenario (computed once per version for base).")] = "base",
+    year: Annotated[int, Query(description="Year of the output (2030 or 2040).", examples=[2040])] = 2040,
+    output: Annotated[str, Query(description="total (NdFeB, finished), NdPr, Dy or Tb (primary oxide).")] = "total",
+) -> JSONResponse:
+    """What drives demand: one-at-a-time sweep over each input's range and Sobol S1/ST, largest swing first."""
+    b = _bundle(request)
+    table = b.sensitivity
+    if table is None or table.empty:
+        raise APIError(503, "no sensitivity table in this version")
+    _choose("scenario", scenario, sorted(table["scenario"].unique()))
+    _choose("output", output, list(OUTPUTS))
+    years = sorted(int(y) for y in table["year"].unique())
+    if year not in years:
+        raise APIError(422, f"unknown year {year}", parameter="year", allowed=years, value=year)
+    t = table[(table["scenario"] == scenario) & (table["year"] == year) & (table["output"] == output)]
+    materials, unit = OUTPUTS[output]
+    d = b.demand[(b.demand["scenario"] == scenario) & (b.demand["year"] == year) & b.demand["material"].isin(materials)]
+    d = d[(d["unit"] == unit) & d["basis"].isin(["finished", OXIDE_BASIS])]
+    rows = t.drop(columns=["scenario", "year", "output"]).to_dict(orient="records")
+    payload = {
+        "scenario": scenario,
+        "year": year,
+        "output": output,
+        "unit": unit,
+        "central": float(d["value"].sum()),
+        "parameters": rows,
+    }
+    return _json(b, payload)
+
+
 @v1.get("/assumptions", response_model=AssumptionsResponse, tags=["assumptions"])
 def assumptions(request: Request) -> JSONResponse:
     """Every parameter with unit, range and source, and every source."""
@@ -401,7 +449,10 @@ def _what_if_projects(b: ForecastBundle, req: ForecastRequest) -> list[SupplyPro
 
 @v1.post("/forecast", response_model=ForecastResponse, responses={413: {"model": ErrorBody}}, tags=["forecast"])
 def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
-    """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request)."""
+    """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request).
+
+    With ``quantiles`` the demand rows of ``basis`` carry Monte Carlo p5 .. p95 (magnet and primary oxide).
+    """
     b = _bundle(request)
     settings = request.app.state.settings
     _choose("scenario", body.scenario, b.scenarios)
@@ -439,6 +490,12 @@ def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
     years = np.arange(s, e + 1)
     dem = demand_for_params(a2, params, years)
     dem.insert(1, "scenario", body.scenario)
+    if body.quantiles:
+        dem = dem[dem["basis"].isin([body.basis, OXIDE_BASIS])]
+        q = quantile_table(
+            a2, params, body.scenario, years, a.model.uncertainty.paths, basis=body.basis, units=("t_magnet", "t_oxide")
+        )
+        dem = dem.merge(q, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
     gp = gap_for_params(a2, params, body.scenario, years)
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()

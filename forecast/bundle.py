@@ -12,15 +12,16 @@ from forecast.calibration import CalibrationResult, calibrate
 from forecast.gap import gap_table
 from forecast.hindcast import Hindcast, hindcast
 from forecast.model import forecast_all, horizon_years
-from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
+from forecast.montecarlo import driver_quantile_table, power_of_two, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
+from forecast.sensitivity import sensitivity
 from forecast.supply import stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
 # from its stored files (see api.store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 5
+BUNDLE_FORMAT = 6
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ForecastBundle:
     fits: DriverFits | None = None
     quantiles: pd.DataFrame | None = None  # year, scenario, segment, material, unit, p5 .. p95
     drivers: pd.DataFrame | None = None  # year, scenario, driver, unit, kind, value, p5 .. p95
+    sensitivity: pd.DataFrame | None = None  # forecast.sensitivity.COLUMNS, base scenario
     format: int = BUNDLE_FORMAT
 
     @property
@@ -58,11 +60,15 @@ def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
     return d
 
 
-def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS) -> ForecastBundle:
+SENSITIVITY_YEARS: tuple[int, ...] = (2030, 2040)
+
+
+def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int | None = None) -> ForecastBundle:
     """Calibrate, then forecast demand, supply, gap and Monte Carlo bands for every scenario.
 
     With ``fits`` the drivers follow the backtested ensemble; without, the capped logistic. The
-    version id always names the assumptions, not the fits (fits are a function of them).
+    version id always names the assumptions, not the fits (fits are a function of them). Monte
+    Carlo paths: ``n_paths`` (rounded down to a power of two) or model.yaml's ``uncertainty.paths``.
     """
     version = version_id(a)
     if fits is not None:
@@ -75,6 +81,7 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
     supply = supply.merge(sq, on=["year", "stage", "weighting", "material"], how="left")
     gaps = pd.concat([gap_table(a, s, cal.calibrated, years) for s in scenario_names(a)], ignore_index=True)
     future = years[years >= cal.base_year]
+    n_paths = power_of_two(n_paths or a.model.uncertainty.paths)
     quantiles = pd.concat(
         [quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths) for s in scenario_names(a)],
         ignore_index=True,
@@ -94,4 +101,28 @@ def build_bundle(a: Assumptions, fits: DriverFits | None = None, n_paths: int = 
         fits=fits,
         quantiles=quantiles,
         drivers=drivers,
+        sensitivity=sensitivity(a, base, "base", tuple(y for y in SENSITIVITY_YEARS if y in set(years))),
+    )
+
+
+SCENARIO_TABLE_YEARS: tuple[int, ...] = (2030, 2040)
+
+
+def scenario_table(b: ForecastBundle, years: tuple[int, ...] = SCENARIO_TABLE_YEARS) -> pd.DataFrame:
+    """Each scenario's world totals in ``years``: scenario, year, ndfeb_t (finished), ndpr_oxide_t,
+    dy_oxide_t (primary oxide, net of recycled swarf) and the NdFeB P5 and P95 [t/yr]."""
+    d = b.demand[b.demand["year"].isin(years)]
+    magnet = d[(d["material"] == "NdFeB") & (d["basis"] == "finished")].groupby(["scenario", "year"])["value"].sum()
+    oxide = d[d["unit"] == "t_oxide"]
+    ndpr = oxide[oxide["material"].isin(["Nd", "Pr"])].groupby(["scenario", "year"])["value"].sum()
+    dy = oxide[oxide["material"] == "Dy"].groupby(["scenario", "year"])["value"].sum()
+    out = pd.DataFrame({"ndfeb_t": magnet, "ndpr_oxide_t": ndpr, "dy_oxide_t": dy}).reset_index()
+    if b.quantiles is not None:
+        q = b.quantiles
+        q = q[(q["segment"] == "total") & (q["material"] == "NdFeB") & (q["basis"] == "finished")]
+        q = q[q["year"].isin(years)][["scenario", "year", "p5", "p95"]]
+        out = out.merge(q.rename(columns={"p5": "ndfeb_p5", "p95": "ndfeb_p95"}), on=["scenario", "year"], how="left")
+    order = {s: i for i, s in enumerate(b.scenarios)}
+    return out.sort_values(["scenario", "year"], key=lambda c: c.map(order) if c.name == "scenario" else c).reset_index(
+        drop=True
     )

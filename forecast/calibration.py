@@ -240,52 +240,46 @@ def _extreme_ratio(prob: _Problem, sign: float, history_tol: float, mape_limit: 
     return float(prob.value_and_jacobian(np.asarray(res.x))[0][0])
 
 
-def _meets(prob: _Problem, x: np.ndarray, target_ratio: float, tol: float, history_tol: float, mape_limit: float) -> bool:
+def _meets(
+    prob: _Problem, x: np.ndarray, target_ratio: float, tol: float, history_tol: float, mape_limit: float
+) -> bool:
     ratio, base_error, mape = prob.value_and_jacobian(x)[0]
     slack = 1e-6
     return (
-        abs(ratio / target_ratio - 1.0) <= tol
-        and abs(base_error) <= history_tol + slack
-        and mape <= mape_limit + slack
+        abs(ratio / target_ratio - 1.0) <= tol and abs(base_error) <= history_tol + slack and mape <= mape_limit + slack
     )
 
 
 def _input_rows(prob: _Problem, z: np.ndarray, year: int) -> list[MovedParameter]:
-    """Each movable input before and after, its range and its standardized move."""
+    """Each movable input before and after, its range and its standardized move (drivers: in ``year``)."""
     pri, col = prob.pri, int(np.searchsorted(prob.pri.years, year))
-    rows = []
     ceilings = driver_ceilings(prob.drivers, prob.params)
+    rows = []
     for i in prob.movable:
-        inp = next(x for x in pri.inputs if x.group == pri.groups[i])
-        members = [x for x in pri.inputs if x.group == pri.groups[i]]
-        for m in members:
-            zi = float(z[i])
+        zi = float(z[i])
+        for m in (x for x in pri.inputs if x.group == pri.groups[i]):
             if m.kind == "parameter":
                 p = prob.params[m.name]
-                at = lambda s, p=p: float(np.ravel(moved_value(p, np.array([s]), np.array([year])))[0])  # noqa: E731
-                rows.append(MovedParameter(m.name, p.unit, at(0.0), at(zi), p.low, p.high, zi, p.source))
-            else:
-                fam = m.name.split(":", 1)[1]
-                level = float(np.atleast_2d(prob.drivers[DRIVER_FAMILIES[fam][0]])[0, col])
-
-                def at_z(s: float, fam: str = fam, level: float = level) -> float:
-                    zz = np.zeros((1, len(pri.groups)))
-                    zz[0, pri.groups.index(m.group)] = s
-                    return level * float(capped_multipliers(pri, zz, ceilings)[fam][0, col])
-
-                rows.append(
-                    MovedParameter(
-                        f"{m.name} ({DRIVER_FAMILIES[fam][0]}, {year})",
-                        m.unit,
-                        at_z(0.0),
-                        at_z(zi),
-                        at_z(-Z95),
-                        at_z(Z95),
-                        zi,
-                        f"{m.source}; lever {FAMILY_LEVER[fam]}",
-                    )
+                values = [float(np.ravel(moved_value(p, np.array([s]), np.array([year])))[0]) for s in (0.0, zi)]
+                rows.append(MovedParameter(m.name, p.unit, values[0], values[1], p.low, p.high, zi, p.source))
+                continue
+            fam = m.name.split(":", 1)[1]
+            level = float(np.atleast_2d(prob.drivers[DRIVER_FAMILIES[fam][0]])[0, col])
+            scores = np.zeros((4, len(pri.groups)))
+            scores[:, i] = (0.0, zi, -Z95, Z95)
+            at = level * capped_multipliers(pri, scores, ceilings)[fam][:, col]
+            rows.append(
+                MovedParameter(
+                    f"{m.name} ({DRIVER_FAMILIES[fam][0]}, {year})",
+                    m.unit,
+                    float(at[0]),
+                    float(at[1]),
+                    float(at[2]),
+                    float(at[3]),
+                    zi,
+                    f"{m.source}; lever {FAMILY_LEVER[fam]}",
                 )
-        del inp
+            )
     return rows
 
 
@@ -332,15 +326,11 @@ def calibrate(a: Assumptions) -> CalibrationResult:
         ),
     )
     z_full = prob.full(x_tension[None, :])[0]
-    years = horizon_years(a)
     moved = moved_parameters(prob.pri, z_full, prob.drivers, driver_ceilings(prob.drivers, base))
     # an unreachable target is reported, not forced: the base scenario then stays on the evidence
     calibrated = moved if reachable else {}
-    after = {**base, **moved}
     achieved = demand_ratio(a, {**base, **calibrated}, target.base_year, target.target_year)
-    finished, history = prob.totals(x_tension[None, :] if reachable else np.zeros((1, len(prob.movable))))
-    outputs = prob.value_and_jacobian(x_tension if reachable else np.zeros(len(prob.movable)))[0]
-    del years, finished, history
+    outputs = prob.value_and_jacobian(x if reachable else np.zeros(len(prob.movable)))[0]
     return CalibrationResult(
         quantity=target.quantity,
         statement=target.statement,
@@ -366,7 +356,7 @@ def calibrate(a: Assumptions) -> CalibrationResult:
             "hindcast_mape_limit": mlim,
         },
         parameters=_input_rows(prob, z_full, target.target_year),
-        uplift_by_segment=_uplift(a, base, after, target.target_year),
+        uplift_by_segment=_uplift(a, base, {**base, **moved}, target.target_year),
         uplift_applied=reachable,
         calibrated=calibrated,
     )

@@ -283,7 +283,9 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
         if cal.source not in sources:
             problems.append(Problem("model.yaml", "calibration.source", f"unknown source {cal.source!r}"))
         if cal.history_source is not None and cal.history_source not in sources:
-            problems.append(Problem("model.yaml", "calibration.history_source", f"unknown source {cal.history_source!r}"))
+            problems.append(
+                Problem("model.yaml", "calibration.history_source", f"unknown source {cal.history_source!r}")
+            )
         for name in cal.fixed:
             if name not in parameters and not name.startswith("driver:"):
                 problems.append(Problem("model.yaml", "calibration.fixed", f"unknown parameter {name!r}"))

@@ -93,7 +93,9 @@ def model_years(a: Assumptions, years: np.ndarray) -> np.ndarray:
 
 def draw(a: Assumptions, params: ParamSet, n_paths: int, seed: int, years: np.ndarray | None = None) -> Draws:
     """All random inputs, reproducible from the seed."""
-    ys = model_years(a, years if years is not None else np.arange(a.model.horizon.first_year, a.model.horizon.last_year + 1))
+    ys = model_years(
+        a, years if years is not None else np.arange(a.model.horizon.first_year, a.model.horizon.last_year + 1)
+    )
     pri = priors(a, params, ys, a.model.uncertainty.residual_segment)
     return Draws(pri, sobol_scores(pri, n_paths, seed))
 
@@ -140,7 +142,9 @@ def _reallocate_base_year(
     """Scale the residual segment on each path so the base-year total is the central one [t/yr]."""
     col = int(np.searchsorted(years, a.model.calibration.base_year))
     central = demand_series(a, params, years, base)
-    target = sum(float(np.broadcast_to(v, years.shape)[col]) for (s, m, b, u), v in central.items() if _finished(m, b, u))
+    target = sum(
+        float(np.broadcast_to(v, years.shape)[col]) for (s, m, b, u), v in central.items() if _finished(m, b, u)
+    )
     finished = {s: v[:, col] for (s, m, b, u), v in series.items() if _finished(m, b, u)}
     others = sum(v for s, v in finished.items() if s != residual)
     own = finished[residual]

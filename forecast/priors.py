@@ -182,14 +182,19 @@ def _backtest_sigma(trend: pd.DataFrame | None, years: np.ndarray, last_hist: in
 
 
 def _high_case_sigma(a: Assumptions, params: ParamSet, family: str, years: np.ndarray) -> np.ndarray:
-    """Log spread of a unit driver whose published high case is read as its 97.5% quantile."""
+    """Log spread of a unit driver whose published high case is read as its 97.5% quantile.
+
+    The spread is that of the sourced paths (parameters.yaml), so a scenario or a calibration that
+    moves the driver's central path keeps the same relative uncertainty around it.
+    """
     driver, central, high = HIGH_CASE[family]
-    if high not in params:
+    sourced = a.parameters
+    if high not in sourced or central not in sourced:
         return np.zeros(years.shape)
     tail = int(parameters.scalar(params, "drivers.smooth_tail_years"))
     observed = observed_world(a.unit_sales, "driver", driver)
-    c = smooth_path(observed, params[central].trajectory or {}, years, tail)
-    h = smooth_path(observed, params[high].trajectory or {}, years, tail)
+    c = smooth_path(observed, sourced[central].trajectory or {}, years, tail)
+    h = smooth_path(observed, sourced[high].trajectory or {}, years, tail)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.log(h / c) / Z95
     return np.where(np.isfinite(s) & (s > 0), s, 0.0)
@@ -259,9 +264,7 @@ def path_drivers(drivers: Mapping[str, np.ndarray], multipliers: Mapping[str, np
     return out
 
 
-def capped_multipliers(
-    pri: Priors, z: np.ndarray, ceilings: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+def capped_multipliers(pri: Priors, z: np.ndarray, ceilings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """exp(z sigma) by family, capped at the family's ceiling (paths, years)."""
     raw = pri.multipliers(z)
     return {fam: np.minimum(m, ceilings[fam][None, :]) if fam in ceilings else m for fam, m in raw.items()}

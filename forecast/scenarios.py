@@ -23,7 +23,7 @@ def scenario_names(a: Assumptions) -> list[str]:
 def resolve_parameters(
     a: Assumptions, scenario: str, calibrated: Mapping[str, Parameter] | None = None
 ) -> dict[str, Parameter]:
-    """Parameters of a scenario: assumptions, then calibrated values (unless the scenario opts out), then its overrides."""
+    """Parameters of a scenario: assumptions, calibrated values (unless it opts out), then its overrides."""
     if scenario not in a.scenarios:
         raise UnknownScenarioError(scenario, scenario_names(a))
     params = dict(a.parameters)
