@@ -2,7 +2,7 @@
 
 - **Inputs**: one standard-normal score per prior group and path (:mod:`forecast.priors` states the
   dependence structure): intensities, motors per vehicle, PM share, composition, yields, adoption
-  trajectories (heavy-RE thrifting, inverter share) on their split-normal priors truncated at their
+  trajectory (inverter share) on their split-normal priors truncated at their
   ranges; driver families (electrification, wind, car market, humanoid robots) as log-normal
   multipliers, constant in z over the years of a path, capped at the family's ceiling.
 - **Base-year allocation**: the residual segment (``model.yaml: uncertainty.residual_segment``)

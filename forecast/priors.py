@@ -3,7 +3,7 @@
 Every uncertain input is moved by a standard-normal score ``z`` (its standardized move):
 
 - **parameters** with a sourced range [low, high] around a central value c (constants, and the
-  trajectories listed in :data:`TRAJECTORY_PARAMETERS`, anchor by anchor): a split normal whose
+  trajectory listed in :data:`TRAJECTORY_PARAMETERS`, anchor by anchor): a split normal whose
   central 95% interval is the range, ``c + z (high - c) / 1.96`` above c and ``c + z (c - low) / 1.96``
   below, so the median is the central value; truncated at the range (|z| <= 1.96) in draws and in
   the calibration, so no value ever leaves its range;
@@ -48,8 +48,10 @@ UNCERTAIN_PREFIXES: tuple[str, ...] = (
     "manufacturing.",
     "refining.",
 )
-# Trajectories drawn anchor by anchor (adoption paths of a technology).
-TRAJECTORY_PARAMETERS: tuple[str, ...] = ("composition.heavy_re_factor", "aircon.inverter_share")
+# Trajectories drawn anchor by anchor (adoption paths of a technology). The heavy-RE thrifting path
+# is a scenario dimension (thrifting, export_controls): its range spans 0.3-1.0 in every year, which
+# as a prior would skew Dy and Tb far from their central values.
+TRAJECTORY_PARAMETERS: tuple[str, ...] = ("aircon.inverter_share",)
 # Parameters of one technology move together (one score per group).
 SHARED_SCORE_PREFIXES: tuple[str, ...] = ("ev.motor_kg.", "wind.t_per_mw.")
 

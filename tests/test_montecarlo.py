@@ -93,14 +93,22 @@ def test_degenerate_ranges_are_not_drawn_and_still_work(fitted):
     assert np.isfinite(q[["p5", "p50", "p95"]].to_numpy()).all()
 
 
-def test_p50_of_every_total_is_within_3_percent_of_the_central_value(fitted):
-    a, params = fitted
+@pytest.mark.parametrize(("calibrated", "magnet_limit", "element_limit"), [(False, 0.04, 0.09), (True, 0.10, 0.16)])
+def test_p50_of_every_total_stays_near_the_central_value(
+    assumptions_fitted, calibration_fitted, calibrated, magnet_limit, element_limit
+):
+    """Every prior has its median at the central value, but sums of products of skewed priors do not:
+    on the evidence the P50 of NdFeB totals stays within 4% of the central path (elements 9%); in the
+    calibrated base, whose inputs sit at range ends with spread on one side only, within 10% (16%)."""
+    a = assumptions_fitted
+    params = resolve_parameters(a, "base", calibration_fitted.calibrated if calibrated else {})
     q = quantile_table(a, params, "base", YEARS, n_paths=4096)
-    det = demand_for_params(a, params, YEARS)
-    central = det.groupby(["year", "material", "basis", "unit"])["value"].sum()
+    central = demand_for_params(a, params, YEARS).groupby(["year", "material", "basis", "unit"])["value"].sum()
     total = q[q["segment"] == "total"].set_index(["year", "material", "basis", "unit"])
-    ratio = total["p50"] / central.reindex(total.index) - 1.0
-    assert ratio.abs().max() <= 0.03, ratio.abs().idxmax()
+    gap = (total["p50"] / central.reindex(total.index) - 1.0).abs()
+    magnet = gap.xs("NdFeB", level="material")
+    assert magnet.max() <= magnet_limit, magnet.idxmax()
+    assert gap.max() <= element_limit, gap.idxmax()
 
 
 def test_the_base_year_total_is_allocated_among_segments_not_invented(fitted):
@@ -113,7 +121,12 @@ def test_the_base_year_total_is_allocated_among_segments_not_invented(fitted):
     central = demand_for_params(a, params, years)
     sel = (central["material"] == "NdFeB") & (central["basis"] == "finished") & (central["year"] == base_year)
     total = paths[("total", "NdFeB", "finished", "t_magnet")][:, 0].astype(float)
-    np.testing.assert_allclose(total, central[sel]["value"].sum(), rtol=1e-4)
+    residual = paths[(a.model.uncertainty.residual_segment, "NdFeB", "finished", "t_magnet")][:, 0]
+    # where the counted segments alone exceed the total the residual is empty (never negative)
+    filled = residual > 0
+    assert filled.mean() > 0.95 and (residual >= 0).all()
+    np.testing.assert_allclose(total[filled], central[sel]["value"].sum(), rtol=1e-4)
+    assert (total[~filled] > central[sel]["value"].sum()).all()
     assert paths[("ev_bev", "NdFeB", "finished", "t_magnet")][:, 0].std() > 0
 
 
