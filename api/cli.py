@@ -36,6 +36,7 @@ from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
+from forecast.sensitivity import sensitivity
 from forecast.supply import CHAIN, CHAINS, stage_capacity, supply_quantile_table
 from forecast.versioning import assumptions_hash
 
@@ -258,25 +259,29 @@ def hindcast(
 
 
 def _calibration_table(c: CalibrationResult) -> str:
+    t = c.tension
     lines = [
         f"Target: {c.quantity}, {c.target_year}/{c.base_year} = {c.target_ratio:g} ({c.source})",
-        f"  {c.statement}",
-        f"Uncalibrated ratio: {c.uncalibrated_ratio:.3f}",
-        f"Calibrated ratio:   {c.achieved_ratio:.3f}  "
-        f"(within {c.tolerance:.0%}: {'yes' if c.within_tolerance else 'NO'})",
-        f"Stretch s = {c.stretch:.3f} of the way from central values to the range bounds"
-        + ("" if c.reachable else "  -- TARGET NOT REACHABLE within the sourced ranges"),
+        f"  Statement: {c.statement}",
+        f"  Read as: {c.interpretation}",
+        f"Method: {c.method}",
+        f"Uncalibrated ratio (sourced central values): {c.uncalibrated_ratio:.3f}",
+        f"Reachable within the ranges and the history: up to {c.reachable_ratio:.3f}",
+        f"Calibrated ratio: {c.achieved_ratio:.3f}  (within {c.tolerance:.0%}: {'yes' if c.within_tolerance else 'NO'})"
+        + ("" if c.reachable else "  -- TARGET NOT REACHABLE within the sourced ranges: no move applied"),
+        f"Tension: chi2 = {t.chi2:.2f} (dof {t.dof}), p = {t.p_value:.2g}, {t.sigma:.2f} prior standard deviations",
+        f"History: base-year error {c.history['base_year_error']:+.1%} (limit {c.history['base_year_tolerance']:.0%}), "
+        f"hindcast MAPE {c.history['hindcast_mape']:.1%} (limit {c.history['hindcast_mape_limit']:.0%})",
         "",
-        f"{'parameter':45} {'unit':18} {'before':>10} {'after':>10} {'low':>8} {'high':>8}  source",
+        f"{'input':62} {'unit':18} {'before':>11} {'after':>11} {'low':>11} {'high':>11} {'z':>6}",
     ]
-
-    def fmt(v: float | dict[int, float]) -> str:
-        return f"{v:.4g}" if isinstance(v, float | int) else json.dumps({str(k): round(x, 4) for k, x in v.items()})
-
-    for p in c.parameters:
+    for p in sorted(c.parameters, key=lambda p: -abs(p.z)):
         lines.append(
-            f"{p.name:45} {p.unit:18} {fmt(p.before):>10} {fmt(p.after):>10} {p.low:>8.4g} {p.high:>8.4g}  {p.source}"
+            f"{p.name:62} {p.unit:18} {p.before:>11.4g} {p.after:>11.4g} {p.low:>11.4g} {p.high:>11.4g} {p.z:>6.2f}"
         )
+    applied = "added by the calibration" if c.uplift_applied else "the target would need (not applied)"
+    lines += ["", f"Uplift by segment in {c.target_year} [t finished magnet], {applied}:"]
+    lines += [f"  {seg:24} {v:>10.0f}" for seg, v in c.uplift_by_segment.items() if abs(v) >= 0.5]
     return "\n".join(lines)
 
 
@@ -285,11 +290,41 @@ def calibration(
     fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
     drivers: DriversOpt = Drivers.ensemble,
 ) -> None:
-    """How the base scenario is tied to the DOE 2023 projection (fourfold by 2040)."""
+    """How the base scenario is tied to the DOE 2023 projection: standardized moves, tension, uplift."""
     c = calibrate(_fitted(_load(), drivers)[0])
     typer.echo(json.dumps(c.to_dict(), indent=2) if fmt is TableFormat.json else _calibration_table(c))
     if not c.reachable:
         raise typer.Exit(1)
+
+
+class Output(StrEnum):
+    total = "total"
+    NdPr = "NdPr"
+    Dy = "Dy"
+    Tb = "Tb"
+
+
+@app.command("sensitivity")
+def sensitivity_cmd(
+    scenario: Annotated[str, typer.Option(help="Scenario name.")] = "base",
+    year: Annotated[int, typer.Option(help="Year of the output.")] = 2040,
+    output: Annotated[Output, typer.Option(help="total (NdFeB, finished), NdPr, Dy or Tb (oxide).")] = Output.total,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="table or json.")] = TableFormat.table,
+    drivers: DriversOpt = Drivers.ensemble,
+) -> None:
+    """What drives the answer: each input across its range (one at a time) and Sobol S1/ST indices."""
+    a, s, _ = _open_scenario(scenario, year, year, drivers)
+    params = resolve_parameters(a, scenario, calibrate(a).calibrated)
+    t = sensitivity(a, params, scenario, (s,))
+    t = t[t["output"] == output.value]
+    rows = t.drop(columns=["scenario", "year", "output"]).to_dict(orient="records")
+    if fmt is TableFormat.json:
+        typer.echo(json.dumps({"scenario": scenario, "year": s, "output": output.value, "parameters": rows}, indent=2))
+        return
+    typer.echo(f"Sensitivity of {output.value} in {s}, scenario {scenario} (largest swing first) [t/yr]")
+    view = t[["name", "low_value", "high_value", "output_low", "output_high", "S1", "ST"]].copy()
+    view[["output_low", "output_high"]] = view[["output_low", "output_high"]].round(0)
+    typer.echo(view.round({"S1": 3, "ST": 3}).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:

@@ -30,11 +30,12 @@ from api.schemas import (
     ProjectsResponse,
     ReadyResponse,
     ScenariosResponse,
+    SensitivityResponse,
     SupplyResponse,
 )
 from api.state import ForecastState, Rendered, Served
 from forecast.balance import BALANCE_MATERIALS
-from forecast.bundle import ForecastBundle, gap_and_balance
+from forecast.bundle import ForecastBundle, gap_and_balance, scenario_table
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
 from forecast.model import demand_for_params
@@ -50,6 +51,7 @@ from forecast.schemas import (
     Parameter,
     SupplyProject,
 )
+from forecast.sensitivity import OUTPUTS
 from forecast.supply import CHAINS, WEIGHTINGS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -164,13 +166,25 @@ def ready(request: Request) -> JSONResponse:
 
 @v1.get("/scenarios", response_model=ScenariosResponse, tags=["forecast"])
 def scenarios(request: Request) -> JSONResponse:
-    """Scenarios and the parameter overrides that define them."""
+    """Scenarios, the parameter overrides that define them, and their 2030 and 2040 totals (the scenarios table)."""
     b = _bundle(request)
+    table = scenario_table(b)
     out = []
     for name in b.scenarios:
         sc = b.assumptions.scenarios[name]
         ov = {k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in sc.overrides.items()}
-        out.append({"name": name, "description": sc.description, "source": sc.source, "note": sc.note, "overrides": ov})
+        rows = table[table["scenario"] == name].drop(columns="scenario").replace({np.nan: None})
+        out.append(
+            {
+                "name": name,
+                "description": sc.description,
+                "source": sc.source,
+                "note": sc.note,
+                "calibrated": sc.calibrated,
+                "overrides": ov,
+                "totals": rows.to_dict(orient="records"),
+            }
+        )
     return _json(b, {"scenarios": out})
 
 
@@ -448,6 +462,39 @@ def calibration(request: Request) -> JSONResponse:
     """How the base scenario is tied to the DOE 2023 projection (demand fourfold by 2040)."""
     b = _bundle(request)
     return _json(b, b.calibration.to_dict())
+
+
+@v1.get("/sensitivity", response_model=SensitivityResponse, tags=["forecast"])
+def sensitivity(
+    request: Request,
+    scenario: Annotated[str, Query(description="Scenario (computed once per version for base).")] = "base",
+    year: Annotated[int, Query(description="Year of the output (2030 or 2040).", examples=[2040])] = 2040,
+    output: Annotated[str, Query(description="total (NdFeB, finished), NdPr, Dy or Tb (primary oxide).")] = "total",
+) -> JSONResponse:
+    """What drives demand: one-at-a-time sweep over each input's range and Sobol S1/ST, largest swing first."""
+    b = _bundle(request)
+    table = b.sensitivity
+    if table is None or table.empty:
+        raise APIError(503, "no sensitivity table in this version")
+    _choose("scenario", scenario, sorted(table["scenario"].unique()))
+    _choose("output", output, list(OUTPUTS))
+    years = sorted(int(y) for y in table["year"].unique())
+    if year not in years:
+        raise APIError(422, f"unknown year {year}", parameter="year", allowed=years, value=year)
+    t = table[(table["scenario"] == scenario) & (table["year"] == year) & (table["output"] == output)]
+    materials, unit = OUTPUTS[output]
+    d = b.demand[(b.demand["scenario"] == scenario) & (b.demand["year"] == year) & b.demand["material"].isin(materials)]
+    d = d[(d["unit"] == unit) & d["basis"].isin(["finished", OXIDE_BASIS])]
+    rows = t.drop(columns=["scenario", "year", "output"]).to_dict(orient="records")
+    payload = {
+        "scenario": scenario,
+        "year": year,
+        "output": output,
+        "unit": unit,
+        "central": float(d["value"].sum()),
+        "parameters": rows,
+    }
+    return _json(b, payload)
 
 
 @v1.get("/assumptions", response_model=AssumptionsResponse, tags=["assumptions"])

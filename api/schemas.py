@@ -21,12 +21,23 @@ class ReadyResponse(Versioned):
     loaded_at: float | None = Field(default=None, description="Unix time the version was activated.")
 
 
+class ScenarioTotals(BaseModel):
+    year: int
+    ndfeb_t: float = Field(description="World NdFeB magnet demand, finished basis [t/yr].")
+    ndpr_oxide_t: float = Field(description="Nd + Pr primary oxide needed, net of recycled swarf [t/yr].")
+    dy_oxide_t: float = Field(description="Dy primary oxide needed [t/yr].")
+    ndfeb_p5: float | None = None
+    ndfeb_p95: float | None = None
+
+
 class ScenarioInfo(BaseModel):
     name: str
     description: str
     source: str
     note: str | None = None
+    calibrated: bool = Field(description="False: the scenario stays on the sourced central values.")
     overrides: dict[str, float | dict[str, float]]
+    totals: list[ScenarioTotals] = Field(description="Totals in the scenarios table's years (2030, 2040).")
 
 
 class ScenariosResponse(Versioned):
@@ -181,27 +192,65 @@ class BalanceResponse(Versioned):
 class MovedParameterOut(BaseModel):
     name: str
     unit: str
-    before: float | dict[str, float]
-    after: float | dict[str, float]
+    before: float
+    after: float
     low: float
     high: float
+    z: float = Field(description="Standardized move: prior standard deviations (the range is a 95% interval).")
     source: str
+
+
+class TensionOut(BaseModel):
+    chi2: float
+    dof: int
+    p_value: float
+    sigma: float
+    meaning: str
 
 
 class CalibrationResponse(Versioned):
     quantity: str
     statement: str
     source: str
+    interpretation: str
+    provenance: dict[str, str]
     base_year: int
     target_year: int
     target_ratio: float
     uncalibrated_ratio: float
     achieved_ratio: float
+    reachable_ratio: float
     tolerance: float
     within_tolerance: bool
     reachable: bool
-    stretch: float
+    method: str
+    tension: TensionOut
+    history: dict[str, float | str | None]
     parameters: list[MovedParameterOut]
+    uplift_by_segment: dict[str, float]
+    uplift_applied: bool
+
+
+class SensitivityRow(BaseModel):
+    name: str
+    unit: str
+    low_value: float
+    high_value: float
+    output_low: float
+    output_high: float
+    S1: float
+    S1_conf: float
+    ST: float
+    ST_conf: float
+
+
+class SensitivityResponse(Versioned):
+    scenario: str
+    year: int
+    output: str
+    unit: str
+    central: float
+    parameters: list[SensitivityRow]
 
 
 class BacktestRecord(BaseModel):

@@ -46,8 +46,9 @@ BUNDLE_TABLES: dict[str, tuple[str, ...]] = {
     "balance": ("year", "scenario", "material"),
     "china": ("year",),
     "projects": ("id",),
+    "sensitivity": ("scenario", "year", "output", "name", "output_low", "output_high", "S1", "ST"),
 }
-OPTIONAL_TABLES: tuple[str, ...] = ("quantiles", "drivers", "balance", "china", "projects")
+OPTIONAL_TABLES: tuple[str, ...] = ("quantiles", "drivers", "balance", "china", "projects", "sensitivity")
 _CALIBRATION = TypeAdapter(CalibrationResult)
 
 
@@ -236,6 +237,7 @@ def load_bundle(blob: bytes, assumptions: Assumptions, what: str = "stored forec
         balance=tables.get("balance"),
         china=tables.get("china"),
         projects=tables.get("projects"),
+        sensitivity=tables.get("sensitivity"),
     )
 
 

@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     response_cache_entries: int = Field(default=512, ge=1, validation_alias="RESPONSE_CACHE_ENTRIES")
     gzip_min_bytes: int = Field(default=1024, ge=0, validation_alias="GZIP_MIN_BYTES")
     bench_routes: bool = Field(default=False, validation_alias="BENCH_ROUTES")
-    monte_carlo_paths: int = Field(default=10_000, ge=100, le=100_000, validation_alias="MONTE_CARLO_PATHS")
+    monte_carlo_paths: int = Field(default=4096, ge=100, le=100_000, validation_alias="MONTE_CARLO_PATHS")
     what_if_paths: int = Field(
-        default=2_000,
+        default=2048,
         ge=100,
         le=100_000,
         validation_alias="WHAT_IF_PATHS",

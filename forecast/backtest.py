@@ -228,7 +228,8 @@ def conformal_factor(scores: np.ndarray, level: int) -> float:
 def widen(fc: pd.DataFrame, factors: dict[int, float], cap: float | None = None) -> pd.DataFrame:
     """Intervals stretched on the log scale about the mean, bound' = mean (bound / mean)^factor.
 
-    Nested levels stay nested, and upper bounds stay at or below the series' cap.
+    Nested levels stay nested, and the mean and every bound stay at or below the series' cap (an
+    ensemble member without saturation can carry the mean past it).
     """
     out = fc.copy()
     mean = out["mean"].to_numpy(dtype=float)
@@ -243,8 +244,8 @@ def widen(fc: pd.DataFrame, factors: dict[int, float], cap: float | None = None)
         out[f"lo_{wide}"] = np.minimum(out[f"lo_{wide}"], out[f"lo_{narrow}"])
         out[f"hi_{wide}"] = np.maximum(out[f"hi_{wide}"], out[f"hi_{narrow}"])
     if cap is not None:
-        for lvl in factors:
-            out[f"hi_{lvl}"] = np.minimum(out[f"hi_{lvl}"], cap)
+        for col in ["mean", *(f"{side}_{lvl}" for lvl in factors for side in ("lo", "hi"))]:
+            out[col] = np.minimum(out[col], cap)
     return out
 
 

@@ -14,17 +14,18 @@ from forecast.calibration import CalibrationResult, calibrate
 from forecast.gap import demand_by_material, eol_recyclable_t, gap_for_params
 from forecast.hindcast import Hindcast, hindcast
 from forecast.model import demand_for_params, forecast_all, horizon_years
-from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
+from forecast.montecarlo import driver_quantile_table, power_of_two, quantile_table
 from forecast.params import ParamSet
 from forecast.progress import ProgressFn, silent
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
+from forecast.sensitivity import sensitivity
 from forecast.supply import LOCATED, project_table, stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
 # from its stored files (see api.store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 6
+BUNDLE_FORMAT = 7
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ForecastBundle:
     balance: pd.DataFrame | None = None  # balance_table columns, all scenarios
     china: pd.DataFrame | None = None  # China's supply by stage (base parameters)
     projects: pd.DataFrame | None = None  # the pipeline, one row per project
+    sensitivity: pd.DataFrame | None = None  # forecast.sensitivity.COLUMNS, base scenario
     format: int = BUNDLE_FORMAT
 
     @property
@@ -97,20 +99,24 @@ def gap_and_balance(
     return gap, balance
 
 
+SENSITIVITY_YEARS: tuple[int, ...] = (2030, 2040)
+
+
 def build_bundle(
-    a: Assumptions, fits: DriverFits | None = None, n_paths: int = DEFAULT_PATHS, progress: ProgressFn = silent
+    a: Assumptions, fits: DriverFits | None = None, n_paths: int | None = None, progress: ProgressFn = silent
 ) -> ForecastBundle:
     """Calibrate, then forecast demand, supply, gap and Monte Carlo bands for every scenario.
 
     With ``fits`` the drivers follow the backtested ensemble; without, the capped logistic. The
-    version id always names the assumptions, not the fits (fits are a function of them).
+    version id always names the assumptions, not the fits (fits are a function of them). Monte
+    Carlo paths: ``n_paths`` (rounded down to a power of two) or model.yaml's ``uncertainty.paths``.
     ``progress`` hears of each step (calibration, supply, then gap, Monte Carlo and drivers per scenario).
     """
     version = version_id(a)
     if fits is not None:
         a = a.model_copy(update={"driver_trends": driver_trends(fits)})
     names = scenario_names(a)
-    steps, step = 2 + 3 * len(names), iter(range(2 + 3 * len(names)))
+    steps, step = 3 + 3 * len(names), iter(range(3 + 3 * len(names)))
     progress("calibrating", next(step), steps)
     cal = calibrate(a)
     years = horizon_years(a)
@@ -126,6 +132,7 @@ def build_bundle(
     gaps = pd.concat([g for g, _ in pairs], ignore_index=True)
     balance = pd.concat([b for _, b in pairs], ignore_index=True)
     future = years[years >= cal.base_year]
+    n_paths = power_of_two(n_paths or a.model.uncertainty.paths)
     tables = []
     for s in names:
         progress(f"Monte Carlo ({n_paths} paths): {s}", next(step), steps)
@@ -136,6 +143,8 @@ def build_bundle(
         progress(f"driver bands: {s}", next(step), steps)
         driver_tables.append(driver_quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, years))
     drivers = pd.concat(driver_tables, ignore_index=True)
+    progress("sensitivity", next(step), steps)
+    sens = sensitivity(a, base, "base", tuple(y for y in SENSITIVITY_YEARS if y in set(years)))
     progress("forecast computed", steps, steps)
     return ForecastBundle(
         version=version,
@@ -151,4 +160,28 @@ def build_bundle(
         balance=balance,
         china=china_supply_table(a, base, years),
         projects=project_table(a, base),
+        sensitivity=sens,
+    )
+
+
+SCENARIO_TABLE_YEARS: tuple[int, ...] = (2030, 2040)
+
+
+def scenario_table(b: ForecastBundle, years: tuple[int, ...] = SCENARIO_TABLE_YEARS) -> pd.DataFrame:
+    """Each scenario's world totals in ``years``: scenario, year, ndfeb_t (finished), ndpr_oxide_t,
+    dy_oxide_t (primary oxide, net of recycled swarf) and the NdFeB P5 and P95 [t/yr]."""
+    d = b.demand[b.demand["year"].isin(years)]
+    magnet = d[(d["material"] == "NdFeB") & (d["basis"] == "finished")].groupby(["scenario", "year"])["value"].sum()
+    oxide = d[d["unit"] == "t_oxide"]
+    ndpr = oxide[oxide["material"].isin(["Nd", "Pr"])].groupby(["scenario", "year"])["value"].sum()
+    dy = oxide[oxide["material"] == "Dy"].groupby(["scenario", "year"])["value"].sum()
+    out = pd.DataFrame({"ndfeb_t": magnet, "ndpr_oxide_t": ndpr, "dy_oxide_t": dy}).reset_index()
+    if b.quantiles is not None:
+        q = b.quantiles
+        q = q[(q["segment"] == "total") & (q["material"] == "NdFeB") & (q["basis"] == "finished")]
+        q = q[q["year"].isin(years)][["scenario", "year", "p5", "p95"]]
+        out = out.merge(q.rename(columns={"p5": "ndfeb_p5", "p95": "ndfeb_p95"}), on=["scenario", "year"], how="left")
+    order = {s: i for i, s in enumerate(b.scenarios)}
+    return out.sort_values(["scenario", "year"], key=lambda c: c.map(order) if c.name == "scenario" else c).reset_index(
+        drop=True
     )

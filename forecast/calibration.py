@@ -1,33 +1,85 @@
-"""Calibration of the base scenario to the DOE 2023 projection (demand ratio target/base year).
+"""Calibration of the base scenario to a published demand ratio, as an explicit estimation problem.
 
-Every listed parameter moves the same fraction ``s`` of the way from its central value towards
-the bound of its sourced range that raises (or lowers) the ratio; ``s`` in [0, 1] is found by
-Brent's method. If even ``s = 1`` cannot reach the target, the result says so, reports the ratio
-that ``s = 1`` gives, and applies no move: the base scenario stays on the sourced central values.
+Every uncertain input has a prior (:mod:`forecast.priors`): a standard-normal score z whose central
+95% interval is the input's sourced range (parameters) or its backtested or published interval
+(driver families). The calibration finds the scores closest to the evidence,
+
+    minimise sum(z^2)  subject to  ratio(z) = target,  history(z) kept,  |z| <= 1.96,
+
+that is the maximum a-posteriori move of Gaussian priors under the target as an exact constraint
+(a minimum-norm move in standardized units). "History kept": the model's world total of the base
+year within ``history_tolerance`` of its central value, and the hindcast MAPE against the published
+series at most ``history_mape_limit``. Solver: scipy's SLSQP (sequential quadratic programming:
+smooth objective, non-linear equality and inequality constraints, bounds), with gradients from
+finite differences evaluated in one vectorised model run.
+
+Tension: ``chi2 = sum(z^2)`` of the minimum-norm move that meets the target, with one degree of
+freedom (the one target). Under the priors, and to first order, it is the squared number of prior
+standard deviations by which the target ratio lies from the evidence's ratio; ``p_value`` is the
+prior probability of a ratio at least that far out. When the target needs moves outside the ranges
+the calibration says so and stops (no move is applied: the base scenario stays on the evidence);
+the tension is then computed with the bounds widened to |z| <= 4 and the move it would need is
+reported, not applied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import minimize
+from scipy.stats import chi2 as chi2_dist
 
-from forecast.model import demand_for_params, total_magnet_t
+from forecast.drivers import driver_arrays
+from forecast.hindcast import published_world
+from forecast.model import demand_for_params, horizon_years, total_magnet_t, unit_driver_units
+from forecast.montecarlo import evaluate
 from forecast.params import ParamSet
+from forecast.priors import (
+    DRIVER_FAMILIES,
+    FAMILY_LEVER,
+    Z95,
+    Priors,
+    capped_multipliers,
+    driver_ceilings,
+    moved_parameters,
+    moved_value,
+    priors,
+)
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import Assumptions, Parameter
+
+METHOD = (
+    "minimum-norm standardized move (MAP of Gaussian priors) subject to the target ratio and the published "
+    "history; scipy.optimize.minimize(method='SLSQP') with bounds |z| <= 1.96"
+)
+TENSION_BOUND = 4.0  # |z| allowed when measuring the tension of a target the ranges cannot reach
+STEP = 1e-4  # finite-difference step in z
+SOLVER_TOL = 1e-10
 
 
 @dataclass(frozen=True)
 class MovedParameter:
+    """One uncertain input before and after calibration (drivers: their value in the target year)."""
+
     name: str
     unit: str
-    before: float | dict[int, float]
-    after: float | dict[int, float]
+    before: float
+    after: float
     low: float
     high: float
+    z: float
     source: str
+
+
+@dataclass(frozen=True)
+class Tension:
+    chi2: float
+    dof: int
+    p_value: float
+    sigma: float  # sqrt(chi2): prior standard deviations between the evidence and the target
+    meaning: str
 
 
 @dataclass(frozen=True)
@@ -35,96 +87,276 @@ class CalibrationResult:
     quantity: str
     statement: str
     source: str
+    interpretation: str
     base_year: int
     target_year: int
     target_ratio: float
     uncalibrated_ratio: float
     achieved_ratio: float
+    reachable_ratio: float  # the largest (or smallest) ratio the ranges and the history allow
     tolerance: float
     within_tolerance: bool
     reachable: bool
-    stretch: float
+    method: str
+    tension: Tension
+    history: dict
     parameters: list[MovedParameter] = field(default_factory=list)
+    uplift_by_segment: dict[str, float] = field(default_factory=dict)
+    uplift_applied: bool = False
     calibrated: dict[str, Parameter] = field(default_factory=dict, repr=False)
+
+    @property
+    def provenance(self) -> dict:
+        return {"statement": self.statement, "source": self.source, "interpretation": self.interpretation}
 
     def to_dict(self) -> dict:
         """JSON-ready summary (without the Parameter objects)."""
         d = asdict(self)
         d.pop("calibrated")
-        for p in d["parameters"]:
-            for k in ("before", "after"):
-                if isinstance(p[k], dict):
-                    p[k] = {str(y): v for y, v in p[k].items()}
+        d["provenance"] = self.provenance
         return d
 
 
+@dataclass
+class _Problem:
+    """The calibration's model: world totals for rows of scores, with a cache for the optimizer."""
+
+    a: Assumptions
+    params: ParamSet
+    pri: Priors
+    movable: np.ndarray  # indices of the groups the calibration may move
+    drivers: dict[str, np.ndarray]
+    published: dict[int, float]  # year -> published world total on the history basis
+    history_basis: str
+    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def full(self, x: np.ndarray) -> np.ndarray:
+        z = np.zeros((x.shape[0], len(self.pri.groups)))
+        z[:, self.movable] = x
+        return z
+
+    def totals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World finished and history-basis totals (rows, years) for score rows x (rows, movable)."""
+        wanted = {("finished", "t_magnet"), (self.history_basis, "t_magnet")}
+        series = evaluate(
+            self.a,
+            self.params,
+            self.pri,
+            self.full(x),
+            self.drivers,
+            residual=False,
+            select=lambda k: k[1] == "NdFeB" and (k[2], k[3]) in wanted,
+        )
+        finished = sum(v for k, v in series.items() if k[2] == "finished")
+        history = sum(v for k, v in series.items() if k[2] == self.history_basis)
+        return np.asarray(finished, dtype=float), np.asarray(history, dtype=float)
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """(rows, 3): ratio target/base year, base-year total / its central value - 1, hindcast MAPE."""
+        finished, history = self.totals(x)
+        years = self.pri.years
+        b, t = (int(np.searchsorted(years, y)) for y in (self.base_year, self.target_year))
+        ratio = finished[:, t] / finished[:, b]
+        central = self.central_base
+        base_error = finished[:, b] / central - 1.0
+        cols = [int(np.searchsorted(years, y)) for y in self.published]
+        pub = np.array(list(self.published.values()))
+        mape = np.mean(np.abs(history[:, cols] / pub[None, :] - 1.0), axis=1) if cols else np.zeros(len(x))
+        return np.column_stack([ratio, base_error, mape])
+
+    base_year: int = 0
+    target_year: int = 0
+    central_base: float = 1.0
+
+    def value_and_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = np.asarray(x, dtype=float).tobytes()
+        hit = self.cache.get(key)
+        if hit is None:
+            rows = np.vstack([x, x + STEP * np.eye(len(x))])
+            out = self.outputs(rows)
+            hit = (out[0], (out[1:] - out[0]) / STEP)
+            self.cache[key] = hit
+        return hit
+
+
+def _problem(a: Assumptions, params: ParamSet) -> _Problem:
+    target = a.model.calibration
+    years = horizon_years(a)
+    pri = priors(a, params, years)
+    fixed = set(target.fixed)
+    movable = np.array([i for i, g in enumerate(pri.groups) if g not in fixed], dtype=int)
+    drivers = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
+    pub = published_world(a)
+    basis = str(pub["basis"].mode().iloc[0]) if len(pub) else "blank"
+    pub = pub[(pub["basis"] == basis) & pub["year"].isin(years)]
+    published = {int(y): float(v) for y, v in zip(pub["year"], pub["value"], strict=True)}
+    prob = _Problem(a, params, pri, movable, drivers, published, basis)
+    prob.base_year, prob.target_year = target.base_year, target.target_year
+    finished, _ = prob.totals(np.zeros((1, len(movable))))
+    prob.central_base = float(finished[0, int(np.searchsorted(years, target.base_year))])
+    return prob
+
+
+def _constraints(prob: _Problem, target_ratio: float, history_tol: float, mape_limit: float) -> list[dict]:
+    def f(i: int, g: Callable[[float], float], dg: Callable[[float], float]) -> dict:
+        return {
+            "fun": lambda x: g(prob.value_and_jacobian(x)[0][i]),
+            "jac": lambda x: dg(prob.value_and_jacobian(x)[0][i]) * prob.value_and_jacobian(x)[1][:, i],
+        }
+
+    ratio = f(0, lambda r: r / target_ratio - 1.0, lambda r: 1.0 / target_ratio)
+    base = f(1, lambda e: history_tol**2 - e**2, lambda e: -2.0 * e)
+    mape = f(2, lambda m: mape_limit - m, lambda m: -1.0)
+    return [{"type": "eq", **ratio}, {"type": "ineq", **base}, {"type": "ineq", **mape}]
+
+
+def _solve(prob: _Problem, target_ratio: float, bound: float, history_tol: float, mape_limit: float) -> np.ndarray:
+    k = len(prob.movable)
+    res = minimize(
+        lambda x: float(x @ x),
+        np.zeros(k),
+        jac=lambda x: 2.0 * x,
+        method="SLSQP",
+        bounds=[(-bound, bound)] * k,
+        constraints=_constraints(prob, target_ratio, history_tol, mape_limit),
+        options={"maxiter": 200, "ftol": SOLVER_TOL},
+    )
+    return np.asarray(res.x, dtype=float)
+
+
+def _extreme_ratio(prob: _Problem, sign: float, history_tol: float, mape_limit: float) -> float:
+    """The largest (sign=+1) or smallest (sign=-1) ratio reachable within the ranges and the history."""
+    k = len(prob.movable)
+    cons = _constraints(prob, 1.0, history_tol, mape_limit)[1:]
+    res = minimize(
+        lambda x: -sign * prob.value_and_jacobian(x)[0][0],
+        np.zeros(k),
+        jac=lambda x: -sign * prob.value_and_jacobian(x)[1][:, 0],
+        method="SLSQP",
+        bounds=[(-Z95, Z95)] * k,
+        constraints=cons,
+        options={"maxiter": 200, "ftol": SOLVER_TOL},
+    )
+    return float(prob.value_and_jacobian(np.asarray(res.x))[0][0])
+
+
+def _meets(
+    prob: _Problem, x: np.ndarray, target_ratio: float, tol: float, history_tol: float, mape_limit: float
+) -> bool:
+    ratio, base_error, mape = prob.value_and_jacobian(x)[0]
+    slack = 1e-6
+    return (
+        abs(ratio / target_ratio - 1.0) <= tol and abs(base_error) <= history_tol + slack and mape <= mape_limit + slack
+    )
+
+
+def _input_rows(prob: _Problem, z: np.ndarray, year: int) -> list[MovedParameter]:
+    """Each movable input before and after, its range and its standardized move (drivers: in ``year``)."""
+    pri, col = prob.pri, int(np.searchsorted(prob.pri.years, year))
+    ceilings = driver_ceilings(prob.drivers, prob.params)
+    rows = []
+    for i in prob.movable:
+        zi = float(z[i])
+        for m in (x for x in pri.inputs if x.group == pri.groups[i]):
+            if m.kind == "parameter":
+                p = prob.params[m.name]
+                values = [float(np.ravel(moved_value(p, np.array([s]), np.array([year])))[0]) for s in (0.0, zi)]
+                rows.append(MovedParameter(m.name, p.unit, values[0], values[1], p.low, p.high, zi, p.source))
+                continue
+            fam = m.name.split(":", 1)[1]
+            level = float(np.atleast_2d(prob.drivers[DRIVER_FAMILIES[fam][0]])[0, col])
+            scores = np.zeros((4, len(pri.groups)))
+            scores[:, i] = (0.0, zi, -Z95, Z95)
+            at = level * capped_multipliers(pri, scores, ceilings)[fam][:, col]
+            rows.append(
+                MovedParameter(
+                    f"{m.name} ({DRIVER_FAMILIES[fam][0]}, {year})",
+                    m.unit,
+                    float(at[0]),
+                    float(at[1]),
+                    float(at[2]),
+                    float(at[3]),
+                    zi,
+                    f"{m.source}; lever {FAMILY_LEVER[fam]}",
+                )
+            )
+    return rows
+
+
+def _uplift(a: Assumptions, before: ParamSet, after: ParamSet, year: int) -> dict[str, float]:
+    """Tonnes of finished magnet each segment adds in ``year`` [t]."""
+    years = np.array([year])
+    d0, d1 = (demand_for_params(a, p, years) for p in (before, after))
+    sel = lambda d: d[(d["material"] == "NdFeB") & (d["basis"] == "finished")].set_index("segment")["value"]  # noqa: E731
+    diff = sel(d1) - sel(d0)
+    return {str(k): float(v) for k, v in diff.sort_values(ascending=False).items()}
+
+
 def demand_ratio(a: Assumptions, params: ParamSet, base_year: int, target_year: int) -> float:
-    """NdFeB magnet demand in target_year / base_year [-] for a parameter set."""
+    """NdFeB magnet demand (finished) in target_year / base_year [-] for a parameter set."""
     years = np.array([base_year, target_year])
     total = total_magnet_t(demand_for_params(a, params, years))
     return float(total[target_year] / total[base_year])
 
 
-def _stretched(p: Parameter, bound: float, s: float) -> Parameter:
-    if p.value is not None:
-        return p.with_values(p.value + s * (bound - p.value))
-    return p.with_values({y: v + s * (bound - v) for y, v in (p.trajectory or {}).items()})
-
-
 def calibrate(a: Assumptions) -> CalibrationResult:
-    """Calibrate the base scenario's listed parameters to the target ratio (see module docstring)."""
+    """Calibrate the base scenario's uncertain inputs to the target ratio (see the module docstring)."""
     target = a.model.calibration
     base = resolve_parameters(a, "base")
-    ratio = lambda ps: demand_ratio(a, ps, target.base_year, target.target_year)  # noqa: E731
-    r0 = ratio(base)
-    raise_ratio = r0 < target.ratio
-    bounds: dict[str, float] = {}
-    for name in target.parameters:
-        p = base[name]
-        hi = ratio({**base, name: _stretched(p, p.high, 1.0)})
-        lo = ratio({**base, name: _stretched(p, p.low, 1.0)})
-        bounds[name] = p.high if (hi >= lo) == raise_ratio else p.low
-
-    def params_at(s: float) -> dict[str, Parameter]:
-        return {**base, **{n: _stretched(base[n], bounds[n], s) for n in target.parameters}}
-
-    def gap(s: float) -> float:
-        return ratio(params_at(s)) - target.ratio
-
-    if abs(gap(0.0)) <= target.tolerance * target.ratio:
-        s, reachable = 0.0, True
-    elif np.sign(gap(1.0)) == np.sign(gap(0.0)):
-        s, reachable = 1.0, False
-    else:
-        s, reachable = float(brentq(gap, 0.0, 1.0, xtol=1e-6)), True
-    final = params_at(s)
-    achieved = ratio(final)
-    moved = [
-        MovedParameter(
-            name=n,
-            unit=base[n].unit,
-            before=base[n].value if base[n].value is not None else dict(base[n].trajectory or {}),
-            after=final[n].value if final[n].value is not None else dict(final[n].trajectory or {}),
-            low=base[n].low,
-            high=base[n].high,
-            source=base[n].source,
-        )
-        for n in target.parameters
-    ]
+    prob = _problem(a, base)
+    t, tol = target.ratio, target.tolerance
+    htol, mlim = target.history_tolerance, target.history_mape_limit
+    r0 = float(prob.value_and_jacobian(np.zeros(len(prob.movable)))[0][0])
+    x = _solve(prob, t, Z95, htol, mlim)
+    reachable = bool(_meets(prob, x, t, tol, htol, mlim))
+    extreme = _extreme_ratio(prob, 1.0 if t >= r0 else -1.0, htol, mlim)
+    x_tension = x if reachable else _solve(prob, t, TENSION_BOUND, htol, mlim)
+    exact = reachable or _meets(prob, x_tension, t, tol, htol, mlim)
+    chi2 = float(x_tension @ x_tension)
+    tension = Tension(
+        chi2=chi2,
+        dof=1,
+        p_value=float(chi2_dist.sf(chi2, 1)),
+        sigma=float(np.sqrt(chi2)),
+        meaning=(
+            "chi2 = sum of squared standardized moves of the minimum-norm move that meets the target; one degree "
+            "of freedom (the target). sigma = sqrt(chi2) prior standard deviations between the evidence and the "
+            "target; p_value = prior probability of a ratio at least that far from the evidence."
+            + ("" if exact else f" Even with |z| <= {TENSION_BOUND:g} the target is not met: chi2 is a lower bound.")
+        ),
+    )
+    z_full = prob.full(x_tension[None, :])[0]
+    moved = moved_parameters(prob.pri, z_full, prob.drivers, driver_ceilings(prob.drivers, base))
+    # an unreachable target is reported, not forced: the base scenario then stays on the evidence
+    calibrated = moved if reachable else {}
+    achieved = demand_ratio(a, {**base, **calibrated}, target.base_year, target.target_year)
+    outputs = prob.value_and_jacobian(x if reachable else np.zeros(len(prob.movable)))[0]
     return CalibrationResult(
         quantity=target.quantity,
         statement=target.statement,
         source=target.source,
+        interpretation=target.interpretation,
         base_year=target.base_year,
         target_year=target.target_year,
-        target_ratio=target.ratio,
+        target_ratio=t,
         uncalibrated_ratio=r0,
         achieved_ratio=achieved,
-        tolerance=target.tolerance,
-        within_tolerance=abs(achieved - target.ratio) <= target.tolerance * target.ratio,
+        reachable_ratio=extreme,
+        tolerance=tol,
+        within_tolerance=bool(abs(achieved / t - 1.0) <= tol),
         reachable=reachable,
-        stretch=s,
-        parameters=moved,
-        # An unreachable target is reported, not forced: the base scenario then stays on the evidence.
-        calibrated={n: final[n] for n in target.parameters} if reachable else {},
+        method=METHOD,
+        tension=tension,
+        history={
+            "source": target.history_source,
+            "basis": prob.history_basis,
+            "base_year_error": float(outputs[1]),
+            "base_year_tolerance": htol,
+            "hindcast_mape": float(outputs[2]),
+            "hindcast_mape_limit": mlim,
+        },
+        parameters=_input_rows(prob, z_full, target.target_year),
+        uplift_by_segment=_uplift(a, base, {**base, **moved}, target.target_year),
+        uplift_applied=reachable,
+        calibrated=calibrated,
     )

@@ -426,9 +426,18 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
         cal = model.calibration
         if cal.source not in sources:
             problems.append(Problem("model.yaml", "calibration.source", f"unknown source {cal.source!r}"))
-        for name in cal.parameters:
-            if name not in parameters:
-                problems.append(Problem("model.yaml", "calibration.parameters", f"unknown parameter {name!r}"))
+        if cal.history_source is not None and cal.history_source not in sources:
+            problems.append(
+                Problem("model.yaml", "calibration.history_source", f"unknown source {cal.history_source!r}")
+            )
+        for name in cal.fixed:
+            if name not in parameters and not name.startswith("driver:"):
+                problems.append(Problem("model.yaml", "calibration.fixed", f"unknown parameter {name!r}"))
+        residual = model.uncertainty.residual_segment
+        if residual is not None and structure is not None and residual not in structure.segments:
+            problems.append(
+                Problem("model.yaml", "uncertainty.residual_segment", f"unknown segment {residual!r}")
+            )
     years = np.arange(1990, 2101)
     present = {n: p for n, p in parameters.items()}
     for msg in share_sum_errors(present, years, SHARE_TOLERANCE):

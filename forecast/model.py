@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from forecast.demand import segment_magnet_t
 from forecast.drivers import driver_arrays
 from forecast.params import ParamSet
 from forecast.scenarios import resolve_parameters, scenario_names
-from forecast.schemas import BASES, Assumptions, Parameter
+from forecast.schemas import BASES, Assumptions, Parameter, Segment
 
 DEMAND_COLUMNS = ["year", "scenario", "segment", "material", "basis", "unit", "value"]
 KEY_COLUMNS = ["segment", "material", "basis", "unit"]
@@ -31,21 +31,38 @@ def demand_for_params(a: Assumptions, params: ParamSet, years: np.ndarray) -> pd
 
 
 def demand_series(
-    a: Assumptions, params: ParamSet, years: np.ndarray, drivers: Mapping[str, np.ndarray] | None = None
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    drivers: Mapping[str, np.ndarray] | None = None,
+    select: Callable[[tuple[str, str, str, str]], bool] | None = None,
 ) -> dict[tuple[str, str, str, str], np.ndarray]:
     """Demand arrays keyed by (segment, material, basis, unit) [t/yr]: the model both evaluators share.
 
     With drawn parameters (:class:`forecast.params.DrawnParams`) and path-shaped drivers every array
-    is (paths, years); otherwise (years,).
+    is (paths, years); otherwise (years,). ``select`` keeps only some keys (all by default).
+
+    Element tonnages are linear in a segment's finished magnet, so they are computed once per magnet
+    grade for one tonne (:func:`forecast.composition.element_t`) and scaled by each segment's tonnage.
     """
     if drivers is None:
         drivers = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
-    magnets = segment_magnet_t(a.structure.segments, params, dict(drivers), years, a.model.calibration.base_year)
+    segments = a.structure.segments
+    magnets = segment_magnet_t(segments, params, dict(drivers), years, a.model.calibration.base_year)
+    keep = select or (lambda _key: True)
+    per_basis = {b: from_finished(np.ones(1), params, b, years) for b in BASES}
+    grades: dict[str, Segment] = {seg.grade: seg for seg in segments.values()}
+    per_tonne = element_t({g: np.ones(1) for g in grades}, grades, a.structure.elements, params, years)
     series: dict[tuple[str, str, str, str], np.ndarray] = {}
     for seg, finished in magnets.items():
         for b in BASES:
-            series[(seg, "NdFeB", b, "t_magnet")] = from_finished(finished, params, b, years)
-    series |= element_t(magnets, a.structure.segments, a.structure.elements, params, years)
+            if keep((seg, "NdFeB", b, "t_magnet")):
+                series[(seg, "NdFeB", b, "t_magnet")] = finished * per_basis[b]
+    for seg, finished in magnets.items():
+        grade = segments[seg].grade
+        for (g, el, b, unit), factor in per_tonne.items():
+            if g == grade and keep((seg, el, b, unit)):
+                series[(seg, el, b, unit)] = finished * factor
     return series
 
 

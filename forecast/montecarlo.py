@@ -1,155 +1,169 @@
-"""Monte Carlo bands: driver and parameter uncertainty propagated to demand quantiles.
+"""Monte Carlo bands: the priors of every uncertain input (:mod:`forecast.priors`) propagated to demand.
 
-Dependence structure (stated, and tested):
-
-- Drivers: one standard normal draw per driver family and path (electrification, wind), independent
-  of each other and constant over the years of a path, so a path stays at the same quantile of the
-  ensemble's 95% interval through time (log-normal spread taken from that interval). History years
-  do not vary. Electric cars, buses, trucks and vans move with the electrification draw (one pace of
-  electrification); the car market does not, so non-plug-in cars are the market less the path's
-  electric cars. Electric cars never exceed the market times the saturation share, wind never its
-  cap: the multiplier is clipped there.
-- Parameters: one draw per parameter and path from a triangular distribution on the parameter's
-  sourced range [low, high] with its mode at the scenario's (calibrated) value, constant over years,
-  independent across parameters.
-- The calibration applies to the central path: modes are the calibrated values.
+- **Inputs**: one standard-normal score per prior group and path (:mod:`forecast.priors` states the
+  dependence structure): intensities, motors per vehicle, PM share, composition, yields, adoption
+  trajectory (inverter share) on their split-normal priors truncated at their
+  ranges; driver families (electrification, wind, car market, humanoid robots) as log-normal
+  multipliers, constant in z over the years of a path, capped at the family's ceiling.
+- **Base-year allocation**: the residual segment (``model.yaml: uncertainty.residual_segment``)
+  takes, in the base year, the published-history total less the other segments of the path; so a
+  path re-allocates the base-year total among segments instead of inventing a different history.
+- **Scores** are randomized quasi-Monte Carlo: a scrambled Sobol sequence (scipy.stats.qmc), whose
+  one- and two-dimensional projections are stratified, so quantiles converge faster than with
+  independent draws; the run's error is estimated from independent scramblings
+  (:func:`quantile_error`).
+- **Central value and P50**: every prior has its median at the central value, so the P50 of a total
+  is close to the central (deterministic) path; tests hold them within 3% in every year. The
+  central path is the deterministic model; P50 is reported beside it.
 
 The paths run through the same model functions as the deterministic forecast
-(:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns, drivers as
-(paths, years) arrays. Quantiles are taken per year, segment, material, basis and unit.
+(:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns (trajectories as
+(paths, years)), drivers as (paths, years) arrays. Quantiles are taken per year, segment, material,
+basis and unit by partial sorting.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import norm, qmc
 
-from forecast import params as parameters
-from forecast.driver_models import z_of
+from forecast.composition import OXIDE_BASIS
 from forecast.drivers import driver_arrays, project_drivers
 from forecast.model import demand_series, unit_driver_units
 from forecast.params import DrawnParams, ParamSet
+from forecast.priors import (
+    DRIVER_FAMILIES,
+    Priors,
+    capped_multipliers,
+    driver_ceilings,
+    driver_sigmas,
+    path_drivers,
+    priors,
+)
 from forecast.schemas import Assumptions
 
 QUANTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
 QUANTILE_COLUMNS: tuple[str, ...] = ("p5", "p10", "p50", "p90", "p95")
-DEFAULT_PATHS = 10_000
-DRIVER_KEYS: dict[str, str] = {"ev": "ev_car_sales", "wind": "wind_installations"}
+DEFAULT_PATHS = 4096
 QUANTILE_THREADS = 2  # numpy's partition releases the GIL: two threads halve the quantile time
+DTYPE = np.float32  # paths are summarised by quantiles: single precision is ample and twice as fast
+TRUNCATION = float(norm.cdf(-1.959963984540054))  # parameter scores stay within their range (|z| <= 1.96)
+
+Key = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
 class Draws:
-    """Random inputs of a Monte Carlo run: driver normals (paths,) and parameter values (paths,)."""
+    """Scores of a Monte Carlo run: z (paths, groups) in the order of ``priors.groups``."""
 
-    z: dict[str, np.ndarray]
-    values: dict[str, np.ndarray]
+    priors: Priors
+    z: np.ndarray
 
-
-UNCERTAIN_PREFIXES: tuple[str, ...] = (
-    "ev.motor_kg.",
-    "ev.motors_per_vehicle.",
-    "wind.t_per_mw.",
-    "composition.",
-    "manufacturing.",
-    "refining.",
-)
+    @property
+    def n_paths(self) -> int:
+        return int(self.z.shape[0])
 
 
-def uncertain_parameters(a: Assumptions, params: ParamSet) -> list[str]:
-    """Constant parameters with a non-degenerate sourced range that the demand model reads.
-
-    Magnet intensities of every segment, motors per vehicle, wind t/MW, composition, yields; a range
-    with low == high is a known value and is not drawn.
-    """
-    names = [n for n in params if n.startswith(UNCERTAIN_PREFIXES)]
-    names += [str(seg.intensity) for seg in a.structure.segments.values() if seg.intensity]
-    names += [n for n in params if n.startswith("other.") and n.endswith((".base_t", ".growth_per_yr"))]
-    out = []
-    for n in dict.fromkeys(names):
-        p = params.get(n)
-        if p is not None and p.value is not None and p.high > p.low:
-            out.append(n)
-    return out
+def power_of_two(n: int) -> int:
+    """The largest power of two <= n (a Sobol sequence is balanced at powers of two)."""
+    return 1 << max(int(n).bit_length() - 1, 0)
 
 
-def draw(a: Assumptions, params: ParamSet, n_paths: int, seed: int) -> Draws:
+def sobol_scores(pri: Priors, n_paths: int, seed: int) -> np.ndarray:
+    """Standard-normal scores (n_paths, groups) from a scrambled Sobol sequence; parameters truncated."""
+    d = max(len(pri.groups), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # balance warning when n is not a power of two
+        u = qmc.Sobol(d, scramble=True, seed=seed).random(n_paths)[:, : len(pri.groups)]
+    truncated = ~pri.is_driver()
+    u = np.where(truncated[None, :], TRUNCATION + (1 - 2 * TRUNCATION) * u, u)
+    return norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+
+
+def model_years(a: Assumptions, years: np.ndarray) -> np.ndarray:
+    """Years evaluated on a path: the requested ones and the calibration's base year."""
+    return np.union1d(years, [a.model.calibration.base_year])
+
+
+def draw(a: Assumptions, params: ParamSet, n_paths: int, seed: int, years: np.ndarray | None = None) -> Draws:
     """All random inputs, reproducible from the seed."""
-    rng = np.random.default_rng(seed)
-    z = {k: rng.standard_normal(n_paths) for k in DRIVER_KEYS}
-    values = {}
-    for name in uncertain_parameters(a, params):
-        p = params[name]
-        values[name] = rng.triangular(p.low, float(p.value), p.high, n_paths)
-    return Draws(z, values)
+    ys = model_years(
+        a, years if years is not None else np.arange(a.model.horizon.first_year, a.model.horizon.last_year + 1)
+    )
+    pri = priors(a, params, ys, a.model.uncertainty.residual_segment)
+    return Draws(pri, sobol_scores(pri, n_paths, seed))
 
 
-def _sigma_log(trend: pd.DataFrame | None, years: np.ndarray, last_hist: int) -> np.ndarray:
-    """Log-scale spread of the ensemble projection by year, from its 95% interval; 0 for history."""
-    if trend is None or not len(trend):
-        return np.zeros(years.shape)
-    t = trend.set_index("year").reindex(years)
-    lo, hi = t["lo_95"].to_numpy(dtype=float), t["hi_95"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (np.log(hi) - np.log(lo)) / (2 * z_of(95))
-    s = np.where(np.isfinite(s) & (years > last_hist), s, 0.0)
-    return s
+def evaluate(
+    a: Assumptions,
+    params: ParamSet,
+    pri: Priors,
+    z: np.ndarray,
+    base: Mapping[str, np.ndarray] | None = None,
+    residual: bool = True,
+    select: Callable[[Key], bool] | None = None,
+) -> dict[Key, np.ndarray]:
+    """Demand [t/yr] by (segment, material, basis, unit) for score rows z (n, groups): (n, years of ``pri``).
 
-
-DTYPE = np.float32  # paths are summarised by quantiles: single precision is ample and twice as fast
-
-
-DRIVER_FAMILY: dict[str, str] = {
-    "ev_car_sales.BEV": "ev",
-    "ev_car_sales.PHEV": "ev",
-    "cars.electric": "ev",
-    "ev_commercial_sales.bus": "ev",
-    "ev_commercial_sales.truck": "ev",
-    "ev_commercial_sales.van": "ev",
-    "wind_installs.onshore": "wind",
-    "wind_installs.offshore": "wind",
-}
-
-
-def driver_sigmas(a: Assumptions, years: np.ndarray) -> dict[str, np.ndarray]:
-    """Log-scale spread by year of each driver family (0 up to its last observed year)."""
-    return {
-        "ev": _sigma_log(a.driver_trends.get("ev_car_sales"), years, int(a.ev_car_sales["year"].max())),
-        "wind": _sigma_log(a.driver_trends.get("wind_installations"), years, int(a.wind_installations["year"].max())),
-    }
-
-
-def driver_ceilings(drivers: dict[str, np.ndarray], params: ParamSet) -> dict[str, np.ndarray]:
-    """Largest multiplier by year that keeps a family's total at or below its sourced cap.
-
-    Electric cars stay within the car market times the saturation share; wind within its cap.
+    ``base``: the central drivers over ``pri.years`` (computed when not given). With ``residual`` the
+    residual segment absorbs the base-year allocation (module docstring).
     """
-    saturation = parameters.scalar(params, "drivers.ev_share.saturation")
-    wind = drivers["wind_installs.onshore"] + drivers["wind_installs.offshore"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "ev": np.where(
-                drivers["cars.electric"] > 0, drivers["cars.market"] * saturation / drivers["cars.electric"], np.inf
-            ),
-            "wind": np.where(wind > 0, parameters.scalar(params, "drivers.wind_cap_gw_per_yr") / wind, np.inf),
-        }
+    years = pri.years
+    if base is None:
+        base = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
+    mult = capped_multipliers(pri, z, driver_ceilings(base, params))
+    drawn = DrawnParams(params, pri.parameter_values(z))
+    residual_segment = a.model.uncertainty.residual_segment if residual else None
+    keep = select
+    if select is not None and residual_segment is not None:  # the reallocation reads finished tonnages
+        keep = lambda k: select(k) or _finished(k[1], k[2], k[3])  # noqa: E731
+    series = demand_series(a, drawn, years, path_drivers(base, mult), keep)
+    n = z.shape[0]
+    out = {k: np.broadcast_to(v, (n, len(years))) for k, v in series.items()}
+    if residual_segment is not None:
+        out = _reallocate_base_year(a, params, years, out, residual_segment, base)
+    return out if select is None else {k: v for k, v in out.items() if select(k)}
 
 
-def path_drivers(drivers: dict[str, np.ndarray], multipliers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drivers on every path: family multipliers (paths, years) applied, the car market kept whole.
+def _reallocate_base_year(
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    series: dict[Key, np.ndarray],
+    residual: str,
+    base: Mapping[str, np.ndarray],
+) -> dict[Key, np.ndarray]:
+    """Scale the residual segment on each path so the base-year total is the central one [t/yr]."""
+    col = int(np.searchsorted(years, a.model.calibration.base_year))
+    central = demand_series(a, params, years, base)
+    target = sum(
+        float(np.broadcast_to(v, years.shape)[col]) for (s, m, b, u), v in central.items() if _finished(m, b, u)
+    )
+    finished = {s: v[:, col] for (s, m, b, u), v in series.items() if _finished(m, b, u)}
+    others = sum(v for s, v in finished.items() if s != residual)
+    own = finished[residual]
+    factor = np.where(own > 0, np.maximum(target - others, 0.0) / np.where(own > 0, own, 1.0), 1.0)[:, None]
+    return {k: (v * factor if k[0] == residual else v) for k, v in series.items()}
 
-    Non-plug-in cars are the market less the electric cars of the path; hybrids never exceed them.
-    """
-    out = dict(drivers)
-    for name, family in DRIVER_FAMILY.items():
-        out[name] = drivers[name][None, :] * multipliers[family]
-    out["cars.non_plugin"] = np.maximum(drivers["cars.market"][None, :] - out["cars.electric"], 0.0)
-    out["cars.HEV"] = np.minimum(drivers["cars.HEV"][None, :], out["cars.non_plugin"])
-    return out
+
+def _finished(material: str, basis: str, unit: str) -> bool:
+    return material == "NdFeB" and basis == "finished" and unit == "t_magnet"
+
+
+def with_totals(series: Mapping[Key, np.ndarray], dtype: type = DTYPE) -> dict[Key, np.ndarray]:
+    """Series as ``dtype`` plus a 'total' segment per (material, basis, unit)."""
+    out = {k: np.asarray(v, dtype=dtype) for k, v in series.items()}
+    totals: dict[Key, np.ndarray] = {}
+    for (_, material, basis, unit), v in out.items():
+        key = ("total", material, basis, unit)
+        totals[key] = totals[key] + v if key in totals else v.copy()
+    return out | totals
 
 
 def simulate(
@@ -159,64 +173,51 @@ def simulate(
     n_paths: int = DEFAULT_PATHS,
     seed: int = 0,
     draws: Draws | None = None,
-) -> dict[tuple[str, str, str, str], np.ndarray]:
+    select: Callable[[Key], bool] | None = None,
+) -> dict[Key, np.ndarray]:
     """Paths of demand [t/yr] by (segment, material, basis, unit), shape (paths, years), plus a 'total' segment.
 
     The same model as the deterministic forecast (:func:`forecast.model.demand_series`) evaluated
-    with drawn parameters and drivers over a paths axis.
+    with drawn parameters and drivers over a paths axis. ``select`` keeps only some keys.
     """
-    d = draws if draws is not None else draw(a, params, n_paths, seed)
-    base = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
-    sigma = driver_sigmas(a, years)
-    ceiling = driver_ceilings(base, params)
-    multipliers = {
-        family: np.minimum(np.exp(d.z[family][:, None] * sigma[family][None, :]), ceiling[family])
-        for family in DRIVER_KEYS
-    }
-    drawn = DrawnParams(params, d.values)
-    series = demand_series(a, drawn, years, path_drivers(base, multipliers))
-    out = {k: np.broadcast_to(v, (n_paths, len(years))).astype(DTYPE) for k, v in series.items()}
-    totals: dict[tuple[str, str, str, str], np.ndarray] = {}
-    for (_, material, basis, unit), v in out.items():
-        key = ("total", material, basis, unit)
-        totals[key] = totals[key] + v if key in totals else v.copy()
-    return out | totals
+    d = draws if draws is not None else draw(a, params, n_paths, seed, years)
+    ys = d.priors.years
+    series = evaluate(a, params, d.priors, d.z, select=select)
+    cols = np.searchsorted(ys, years)
+    paths = with_totals(series)
+    return paths if len(cols) == len(ys) else {k: v[:, cols] for k, v in paths.items()}
 
 
-def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
-    """Drivers with the Monte Carlo's bands: year, scenario, driver, unit, kind, value, p5 .. p95.
-
-    Every path multiplies a driver by exp(z sigma_year) (see the module docstring), so its quantiles
-    are the value times exp(z_q sigma_year): the bands the demand paths are drawn from, in closed form.
-    History years carry no spread.
-    """
-    table = project_drivers(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
-    # project_drivers lists each driver over all years in order: the same arrays driver_arrays gives
-    arrays = {name: g["value"].to_numpy(dtype=float) for name, g in table.groupby("driver", sort=False)}
-    sigma = driver_sigmas(a, years)
-    ceiling = driver_ceilings(arrays, params)
-    names = table["driver"].to_numpy()
-    pos = np.searchsorted(years, table["year"].to_numpy())
-    s = np.zeros(len(table))
-    top = np.full(len(table), np.inf)
-    for name, family in DRIVER_FAMILY.items():
-        s = np.where(names == name, sigma[family][pos], s)
-        top = np.where(names == name, ceiling[family][pos], top)
-    s = np.where(table["kind"].to_numpy() == "history", 0.0, s)
-    value = table["value"].to_numpy(dtype=float)
-    for q, col in zip(QUANTILES, QUANTILE_COLUMNS, strict=True):
-        # min(multiplier, ceiling) is monotone, so its quantile is the capped quantile
-        table[col] = value * np.minimum(np.exp(float(norm.ppf(q)) * s), top)
-    return table.assign(scenario=scenario)[["year", "scenario", "driver", "unit", "kind", "value", *QUANTILE_COLUMNS]]
+def selector(basis: str | None = None, units: tuple[str, ...] | None = None) -> Callable[[Key], bool] | None:
+    """Keys on one magnet basis plus the oxide rows, and only some units (None: every key)."""
+    if basis is None and units is None:
+        return None
+    return lambda k: (basis is None or k[2] in (basis, OXIDE_BASIS)) and (units is None or k[3] in units)
 
 
 def quantile_table(
-    a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray, n_paths: int = DEFAULT_PATHS, seed: int = 0
+    a: Assumptions,
+    params: ParamSet,
+    scenario: str,
+    years: np.ndarray,
+    n_paths: int = DEFAULT_PATHS,
+    seed: int = 0,
+    basis: str | None = None,
+    units: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """Tidy quantiles: year, scenario, segment, material, basis, unit, p5, p10, p50, p90, p95 [t/yr]."""
-    paths = simulate(a, params, years, n_paths, seed)
+    """Tidy quantiles: year, scenario, segment, material, basis, unit, p5, p10, p50, p90, p95 [t/yr].
+
+    ``basis``: only that magnet basis and the oxide rows; ``units``: only those units (default: all).
+    """
+    paths = simulate(a, params, years, n_paths, seed, select=selector(basis, units))
+    return tidy_quantiles(paths, years, scenario)
+
+
+def tidy_quantiles(paths: Mapping[Key, np.ndarray], years: np.ndarray, scenario: str) -> pd.DataFrame:
+    """Nearest-rank P5..P95 of path arrays as one tidy table."""
     keys = list(paths)
     n = len(years)
+    n_paths = next(iter(paths.values())).shape[0]
     q = nearest_rank_quantiles(paths, keys, n_paths).reshape(len(keys), n, len(QUANTILES))
     frame = {
         "year": np.tile(years, len(keys)),
@@ -231,11 +232,9 @@ def quantile_table(
     return pd.DataFrame(frame)
 
 
-def nearest_rank_quantiles(
-    paths: dict[tuple[str, str, str, str], np.ndarray], keys: list[tuple[str, str, str, str]], n_paths: int
-) -> np.ndarray:
+def nearest_rank_quantiles(paths: Mapping[Key, np.ndarray], keys: list[Key], n_paths: int) -> np.ndarray:
     """Nearest-rank P5..P95 of every (series, year) column: (series x years, 5), by partial sorting."""
-    rows = np.concatenate([paths[k].T for k in keys])  # (series*years, paths), float32, our own copy
+    rows = np.concatenate([np.asarray(paths[k], dtype=DTYPE).T for k in keys])  # a private copy
     ranks = [round(p * (n_paths - 1)) for p in QUANTILES]
 
     def part(block: np.ndarray) -> np.ndarray:
@@ -244,3 +243,57 @@ def nearest_rank_quantiles(
 
     with ThreadPoolExecutor(QUANTILE_THREADS) as pool:
         return np.vstack(list(pool.map(part, np.array_split(rows, QUANTILE_THREADS))))
+
+
+def quantile_error(
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    n_paths: int = DEFAULT_PATHS,
+    replicates: int = 8,
+    basis: str | None = "finished",
+    units: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Monte Carlo error of the quantiles: the standard deviation of each quantile over independent
+    scramblings (randomized quasi-Monte Carlo), relative to its mean [fraction].
+
+    Returns year, segment, material, basis, unit and one ``err_<q>`` column per quantile.
+    """
+    tables = [quantile_table(a, params, "error", years, n_paths, seed, basis, units) for seed in range(replicates)]
+    keys = ["year", "segment", "material", "basis", "unit"]
+    stacked = np.stack([t[list(QUANTILE_COLUMNS)].to_numpy() for t in tables])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = stacked.std(axis=0, ddof=1) / np.abs(stacked.mean(axis=0))
+    out = tables[0][keys].copy()
+    for i, col in enumerate(QUANTILE_COLUMNS):
+        out[f"err_{col}"] = np.nan_to_num(rel[:, i])
+    return out
+
+
+def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
+    """Drivers with the Monte Carlo's bands: year, scenario, driver, unit, kind, value, p5 .. p95.
+
+    Every path multiplies a driver by exp(z sigma_year) for each family it belongs to (independent
+    scores), so its quantiles are the value times exp(z_q sqrt(sum of sigma^2)), capped at the
+    family ceiling: the bands the demand paths are drawn from, in closed form. History years carry
+    no spread.
+    """
+    table = project_drivers(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
+    arrays = {name: g["value"].to_numpy(dtype=float) for name, g in table.groupby("driver", sort=False)}
+    sigma = driver_sigmas(a, params, years)
+    ceiling = driver_ceilings(arrays, params)
+    names = table["driver"].to_numpy()
+    pos = np.searchsorted(years, table["year"].to_numpy())
+    variance = np.zeros(len(table))
+    top = np.full(len(table), np.inf)
+    for family, members in DRIVER_FAMILIES.items():
+        for name in members:
+            hit = names == name
+            variance = np.where(hit, variance + sigma[family][pos] ** 2, variance)
+            if family in ceiling:
+                top = np.where(hit, np.minimum(top, ceiling[family][pos]), top)
+    s = np.where(table["kind"].to_numpy() == "history", 0.0, np.sqrt(variance))
+    value = table["value"].to_numpy(dtype=float)
+    for q, col in zip(QUANTILES, QUANTILE_COLUMNS, strict=True):
+        table[col] = value * np.minimum(np.exp(float(norm.ppf(q)) * s), top)
+    return table.assign(scenario=scenario)[["year", "scenario", "driver", "unit", "kind", "value", *QUANTILE_COLUMNS]]

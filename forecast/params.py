@@ -86,6 +86,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("drivers.wind_cap_gw_per_yr", "GW_per_year", ("drivers", "backtest", "montecarlo")),
     ParameterSpec("drivers.wind_installs_multiplier", "fraction", ("drivers",)),
     ParameterSpec("drivers.{unit_driver}.anchors", "units_per_year|vehicles_per_year", ("drivers",)),
+    # published high cases, read as the 97.5% quantile of a driver family (forecast.priors.HIGH_CASE)
+    ParameterSpec("drivers.car_sales.high_anchors", "vehicles_per_year", ("priors", "scenarios")),
+    ParameterSpec("drivers.humanoid_robots.high_anchors", "units_per_year", ("priors", "scenarios")),
     # units segments: the intensity and shares each names in structure.yaml
     ParameterSpec("{intensity}", "kg_per_unit|kg_per_vehicle", ("demand",)),
     ParameterSpec("{share}", "fraction", ("demand",)),
@@ -184,14 +187,17 @@ def at_years(param: Parameter, years: np.ndarray) -> np.ndarray:
 class DrawnParams(Mapping[str, Parameter]):
     """Parameters with some constants replaced by Monte Carlo draws, one value per path.
 
-    :func:`value` returns a drawn parameter as a (paths, 1) column, so every model function that
+    :func:`value` returns a drawn constant as a (paths, 1) column (a drawn trajectory as
+    (paths, years)), so every model function that
     multiplies and adds arrays evaluates all paths at once (the deterministic model is the case
     without draws). Trajectories and undrawn constants stay (years,) rows.
     """
 
     def __init__(self, params: Mapping[str, Parameter], draws: Mapping[str, np.ndarray]):
         self._params = params
-        self.draws = {name: np.asarray(v, dtype=float)[:, None] for name, v in draws.items()}
+        arrays = {name: np.asarray(v, dtype=float) for name, v in draws.items()}
+        # a drawn constant is one value per path (paths,) -> (paths, 1); a drawn trajectory is (paths, years)
+        self.draws = {name: v[:, None] if v.ndim == 1 else v for name, v in arrays.items()}
 
     def __getitem__(self, name: str) -> Parameter:
         return self._params[name]

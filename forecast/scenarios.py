@@ -23,11 +23,12 @@ def scenario_names(a: Assumptions) -> list[str]:
 def resolve_parameters(
     a: Assumptions, scenario: str, calibrated: Mapping[str, Parameter] | None = None
 ) -> dict[str, Parameter]:
-    """Parameters of a scenario: assumptions, then calibrated values, then the scenario's overrides."""
+    """Parameters of a scenario: assumptions, calibrated values (unless it opts out), then its overrides."""
     if scenario not in a.scenarios:
         raise UnknownScenarioError(scenario, scenario_names(a))
     params = dict(a.parameters)
-    params.update(calibrated or {})
+    if a.scenarios[scenario].calibrated:
+        params.update(calibrated or {})
     for name, new in a.scenarios[scenario].overrides.items():
         params[name] = a.parameters[name].with_values(new)
     return params

@@ -218,6 +218,8 @@ class Horizon(Frozen):
 
 
 class CalibrationTarget(Frozen):
+    """A published demand ratio the base scenario is calibrated to, and the history it must keep."""
+
     quantity: str
     material: Literal["NdFeB"]
     unit: Literal["t_magnet"]
@@ -227,7 +229,14 @@ class CalibrationTarget(Frozen):
     tolerance: float = Field(gt=0, lt=1)
     source: str
     statement: str
-    parameters: list[str]
+    interpretation: str = ""
+    # Published history the calibrated model must still meet (world totals, forecast.hindcast):
+    # the base year within history_tolerance, and the hindcast MAPE at most history_mape_limit.
+    history_tolerance: float = Field(default=0.09, gt=0, lt=1)
+    history_mape_limit: float = Field(default=0.10, gt=0, lt=1)
+    history_source: str | None = None
+    # Uncertain inputs (forecast.priors) the calibration may not move.
+    fixed: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _years(self) -> CalibrationTarget:
@@ -236,15 +245,26 @@ class CalibrationTarget(Frozen):
         return self
 
 
+class UncertaintyConfig(Frozen):
+    """Monte Carlo settings: paths (rounded down to a power of two) and the segment that absorbs
+    the base-year allocation (its base-year tonnage is the total less the other segments of the path)."""
+
+    paths: int = Field(default=4096, ge=64, le=65536)
+    residual_segment: str | None = None
+
+
 class ModelConfig(Frozen):
     horizon: Horizon
     calibration: CalibrationTarget
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
 
 
 class Scenario(Frozen):
     description: str
     source: str
     note: str | None = None
+    # False: the scenario stays on the sourced central values (no calibrated move is applied).
+    calibrated: bool = True
     overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -41,3 +42,69 @@ def test_user_can_add_a_scenario_without_code(assumptions_copy):
     base = forecast_scenario(a, "base")
     sel = (df["segment"] == "ev_bev") & (df["material"] == "NdFeB") & (df["year"] == 2030)
     assert df[sel]["value"].iloc[0] > base[sel]["value"].iloc[0]
+
+
+def _total(df, year, material="NdFeB", unit="t_magnet", segment=None):
+    sel = (df["year"] == year) & (df["material"] == material) & (df["unit"] == unit)
+    sel &= df["basis"].isin(["finished", "oxide"])
+    if segment:
+        sel &= df["segment"] == segment
+    return df[sel]["value"].sum()
+
+
+@pytest.fixture(scope="module")
+def runs(assumptions):
+    """Every scenario on the evidence (no calibrated move), so each shows only its own overrides."""
+    return {s: forecast_scenario(assumptions, s) for s in scenario_names(assumptions)}
+
+
+def test_every_scenario_of_the_product_exists(assumptions):
+    expected = {
+        "base",
+        "uncalibrated",
+        "high",
+        "low",
+        "iea_steps",
+        "ev_slowdown",
+        "robotics_boom",
+        "thrifting",
+        "rare_earth_free",
+        "recycling_push",
+        "export_controls",
+    }
+    assert expected <= set(scenario_names(assumptions))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "segment", "material", "unit", "direction"),
+    [
+        ("high", "ev_bev", "NdFeB", "t_magnet", +1),
+        ("high", "wind_onshore", "NdFeB", "t_magnet", +1),
+        ("low", "ev_bev", "NdFeB", "t_magnet", -1),
+        ("ev_slowdown", "ev_bev", "NdFeB", "t_magnet", -1),
+        ("robotics_boom", "humanoid_robots", "NdFeB", "t_magnet", +1),
+        ("robotics_boom", "industrial_robots", "NdFeB", "t_magnet", +1),
+        ("thrifting", None, "Dy", "t_oxide", -1),
+        ("rare_earth_free", "wind_onshore", "NdFeB", "t_magnet", -1),
+        ("recycling_push", None, "Nd", "t_oxide", -1),
+        ("export_controls", None, "Dy", "t_oxide", -1),
+    ],
+)
+def test_each_scenario_changes_what_it_says_in_2040(runs, scenario, segment, material, unit, direction):
+    base = _total(runs["base"], 2040, material, unit, segment)
+    other = _total(runs[scenario], 2040, material, unit, segment)
+    assert np.sign(other - base) == direction, (scenario, base, other)
+    assert abs(other / base - 1) > 0.02
+
+
+def test_scenarios_leave_alone_what_they_do_not_touch(runs):
+    assert _total(runs["recycling_push"], 2040) == pytest.approx(_total(runs["base"], 2040))
+    assert _total(runs["robotics_boom"], 2040, segment="ev_bev") == pytest.approx(
+        _total(runs["base"], 2040, segment="ev_bev")
+    )
+
+
+def test_export_controls_raise_the_demand_made_outside_china(assumptions):
+    p_base = resolve_parameters(assumptions, "base")
+    p_ec = resolve_parameters(assumptions, "export_controls")
+    assert p_ec["demand.ex_china_share"].trajectory[2050] > p_base["demand.ex_china_share"].trajectory[2050]

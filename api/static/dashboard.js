@@ -72,7 +72,17 @@ async function drawDemand(scenario) {
   const traces = Object.entries(bySeg).map(([seg, rows]) => ({
     x: rows.map(r => r.year), y: rows.map(r => r.value), name: seg, stackgroup: "one", type: "scatter", mode: "none",
   }));
+  if (scenario !== "uncalibrated") {
+    const u = await getJSON("/v1/demand?scenario=uncalibrated&element=NdFeB&unit=t_magnet");
+    const total = {};
+    for (const r of u.records) total[r.year] = (total[r.year] || 0) + r.value;
+    const ys = Object.keys(total).map(Number).sort((a, b) => a - b);
+    traces.push({ x: ys, y: ys.map(y => total[y]), name: "uncalibrated total (evidence)", type: "scatter",
+                  mode: "lines", line: { color: "rgb(214,39,40)", width: 2 } });
+  }
   const band = q.records.filter(r => r.segment === "total" && r.p5 !== null);
+  traces.push({ x: band.map(r => r.year), y: band.map(r => r.p50), name: "P50", type: "scatter", mode: "lines",
+                line: { color: "rgba(0,0,0,0.8)", width: 1 } });
   traces.push({ x: band.map(r => r.year), y: band.map(r => r.p5), name: "P5", type: "scatter", mode: "lines",
                 line: { color: "rgba(0,0,0,0.5)", dash: "dot" } });
   traces.push({ x: band.map(r => r.year), y: band.map(r => r.p95), name: "P5-P95 band", type: "scatter", mode: "lines",
@@ -239,18 +249,59 @@ async function drawDrivers(scenario) {
 async function drawCalibration() {
   const c = await getJSON("/v1/calibration");
   const card = document.getElementById("calibration-card");
+  const t = c.tension;
+  const moved = c.parameters.filter(p => Math.abs(p.z) >= 0.05).sort((a, b) => Math.abs(b.z) - Math.abs(a.z));
+  const uplift = Object.entries(c.uplift_by_segment).filter(([, v]) => Math.abs(v) >= 500);
   const rows = [
     ["target", `${c.quantity}: ${c.target_year}/${c.base_year} = ${c.target_ratio}`],
     ["statement", c.statement],
-    ["uncalibrated ratio", c.uncalibrated_ratio.toFixed(3)],
-    ["calibrated ratio", c.achieved_ratio.toFixed(3) + (c.within_tolerance ? " (within tolerance)" : " (NOT within tolerance)")],
-    ["parameters moved", c.parameters.map(p => `${p.name}: ${p.before} -> ${typeof p.after === "number" ? p.after.toFixed(4) : JSON.stringify(p.after)} [${p.low}, ${p.high}]`).join("; ")],
+    ["read as", c.interpretation],
+    ["uncalibrated ratio", c.uncalibrated_ratio.toFixed(3) + " (the evidence: scenario 'uncalibrated')"],
+    ["calibrated ratio", c.achieved_ratio.toFixed(3) + (c.reachable ? (c.within_tolerance ? " (within tolerance)" : " (NOT within tolerance)") : " - target NOT reachable within the ranges: no move applied")],
+    ["tension", `chi2 ${t.chi2.toFixed(1)} (dof ${t.dof}), p = ${t.p_value.toPrecision(2)}: the target lies ${t.sigma.toFixed(1)} prior standard deviations from the evidence`],
+    ["moves (z)", moved.map(p => `${p.name} ${p.before.toPrecision(3)} -> ${p.after.toPrecision(3)} (z ${p.z.toFixed(2)})`).join("; ")],
+    [c.uplift_applied ? `uplift ${c.target_year}` : `uplift needed ${c.target_year}`, uplift.map(([s, v]) => `${s} ${(v / 1000).toFixed(1)} kt`).join(", ")],
   ];
   card.innerHTML = "";
   for (const [k, v] of rows) {
     const dt = document.createElement("dt"); dt.textContent = k;
     const dd = document.createElement("dd"); dd.textContent = v; dd.style.margin = "0";
     card.append(dt, dd);
+  }
+}
+
+async function drawTornado() {
+  const year = document.getElementById("tornado-year").value;
+  const s = await getJSON(`/v1/sensitivity?scenario=base&year=${year}&output=total`);
+  const top = s.parameters.slice(0, 12).reverse();
+  const names = top.map(p => `${p.name} (ST ${p.ST.toFixed(2)})`);
+  const traces = [
+    { y: names, x: top.map(p => p.output_low - s.central), base: s.central, name: "input at low end", type: "bar",
+      orientation: "h", marker: { color: "rgb(31,119,180)" } },
+    { y: names, x: top.map(p => p.output_high - s.central), base: s.central, name: "input at high end", type: "bar",
+      orientation: "h", marker: { color: "rgb(255,127,14)" } },
+  ];
+  const layout = { ...LAYOUT, barmode: "overlay", margin: { ...LAYOUT.margin, l: 330 }, hovermode: "closest",
+                   xaxis: { title: `world NdFeB ${year} [t], central ${Math.round(s.central)}` } };
+  await Plotly.newPlot("chart-tornado", traces, layout, CONFIG);
+  markDrawn("chart-tornado");
+}
+
+async function drawScenarios() {
+  const s = await getJSON("/v1/scenarios");
+  const tbody = document.querySelector("#scenarios-table tbody");
+  tbody.innerHTML = "";
+  const kt = v => (v === null || v === undefined) ? "" : (v / 1000).toFixed(0);
+  for (const sc of s.scenarios) {
+    const at = Object.fromEntries(sc.totals.map(t => [t.year, t]));
+    const y30 = at[2030] || {}, y40 = at[2040] || {};
+    const overrides = Object.keys(sc.overrides).join(", ") || (sc.calibrated ? "calibrated base" : "none: sourced central values");
+    const cells = [sc.name, kt(y30.ndfeb_t), kt(y40.ndfeb_t), `${kt(y40.ndfeb_p5)}-${kt(y40.ndfeb_p95)}`,
+                   kt(y40.ndpr_oxide_t), overrides];
+    const tr = document.createElement("tr");
+    tr.title = sc.description;
+    for (const text of cells) { const td = document.createElement("td"); td.textContent = text; tr.append(td); }
+    tbody.append(tr);
   }
 }
 
@@ -717,7 +768,8 @@ async function init() {
   for (const button of document.querySelectorAll("button.csv")) {
     button.addEventListener("click", () => downloadCSV(button.dataset.chart));
   }
-  await Promise.all([drawCalibration(), drawSources(), drawPipeline()]);
+  document.getElementById("tornado-year").addEventListener("change", () => drawTornado());
+  await Promise.all([drawCalibration(), drawSources(), drawPipeline(), drawScenarios(), drawTornado()]);
   await drawAll();
   writeURL();
 }

@@ -74,7 +74,20 @@ def test_calibration_json_reports_ratio_and_moved_parameters():
     assert r.returncode == (0 if c["reachable"] else 1), r.stderr  # an unreachable target exits 1
     for key in ("target_ratio", "achieved_ratio", "uncalibrated_ratio", "base_year", "target_year", "parameters"):
         assert key in c
-    assert {"name", "before", "after", "low", "high"} <= set(c["parameters"][0])
+    assert abs(c["achieved_ratio"] - 4.0) <= 0.04
+    assert {"name", "before", "after", "low", "high", "z"} <= set(c["parameters"][0])
+    assert c["tension"]["chi2"] > 0 and 0 <= c["tension"]["p_value"] <= 1
+    assert c["uplift_by_segment"] and c["provenance"]["interpretation"]
+    assert c["method"].startswith("minimum-norm")
+
+
+def test_sensitivity_json_has_sweep_and_sobol_columns():
+    r = run("sensitivity", "--year", "2030", "--output", "Dy", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert (s["scenario"], s["year"], s["output"]) == ("base", 2030, "Dy")
+    row = s["parameters"][0]
+    assert {"name", "low_value", "high_value", "output_low", "output_high", "S1", "ST"} <= set(row)
 
 
 @pytest.mark.parametrize(

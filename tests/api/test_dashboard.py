@@ -9,7 +9,15 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHARTS = ("chart-demand", "chart-drivers", "chart-gap", "chart-binding", "chart-elements", "chart-balance")
+CHARTS = (
+    "chart-demand",
+    "chart-drivers",
+    "chart-gap",
+    "chart-binding",
+    "chart-elements",
+    "chart-balance",
+    "chart-tornado",
+)
 PAGE_TIMEOUT_S = 60
 
 
@@ -31,6 +39,9 @@ def test_dashboard_draws_every_chart_without_console_errors(server, browser):
     version = browser.find_element(By.ID, "version").text
     assert len(version) == 12
     assert "ratio" in browser.find_element(By.ID, "calibration-card").text
+    assert "tension" in browser.find_element(By.ID, "calibration-card").text
+    scenario_rows = browser.find_elements(By.CSS_SELECTOR, "#scenarios-table tbody tr")
+    assert {"base", "uncalibrated"} <= {r.find_elements(By.TAG_NAME, "td")[0].text for r in scenario_rows}
     assert len(browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr")) >= 20
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))

@@ -20,6 +20,7 @@ GETS = [
     "/v1/assumptions",
     "/v1/backtest",
     "/v1/drivers",
+    "/v1/sensitivity",
 ]
 
 
@@ -318,3 +319,34 @@ def test_balance_closes_and_filters_by_material(client):
         assert r["china_t"] + r["rest_of_world_t"] + r["recycled_t"] == pytest.approx(r["supply_t"])
         assert r["supply_t"] + r["deficit_t"] == pytest.approx(r["demand_t"])
     assert {r["material"] for r in client.get("/v1/balance").json()["records"]} == {"NdFeB", "NdPr", "Dy", "Tb"}
+
+
+def test_scenarios_table_has_2030_and_2040_totals_and_uncalibrated_beside_base(client):
+    sc = {s["name"]: s for s in client.get("/v1/scenarios").json()["scenarios"]}
+    assert {"base", "uncalibrated", "robotics_boom", "export_controls"} <= set(sc)
+    assert sc["uncalibrated"]["calibrated"] is False and sc["base"]["calibrated"] is True
+    for s in sc.values():
+        assert [t["year"] for t in s["totals"]] == [2030, 2040]
+        assert all(t["ndfeb_t"] > 0 for t in s["totals"])
+    base40, unc40 = sc["base"]["totals"][1]["ndfeb_t"], sc["uncalibrated"]["totals"][1]["ndfeb_t"]
+    assert base40 != unc40
+
+
+def test_sensitivity_route_and_its_errors(client):
+    r = client.get("/v1/sensitivity", params={"year": 2030, "output": "NdPr"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["central"] > 0 and body["parameters"]
+    swing = [abs(p["output_high"] - p["output_low"]) for p in body["parameters"]]
+    assert swing == sorted(swing, reverse=True)
+    bad = client.get("/v1/sensitivity", params={"year": 2031})
+    assert bad.status_code == 422 and bad.json()["details"][0]["parameter"] == "year"
+    assert client.get("/v1/sensitivity", params={"output": "Nd"}).status_code == 422
+
+
+def test_what_if_forecast_returns_bands_when_asked(client):
+    body = {"scenario": "base", "start": 2030, "end": 2031, "quantiles": True}
+    r = client.post("/v1/forecast", json=body)
+    assert r.status_code == 200, r.text
+    rows = [d for d in r.json()["demand"] if d["material"] == "NdFeB" and d["segment"] == "ev_bev"]
+    assert rows and all(d["p5"] <= d["p50"] <= d["p95"] for d in rows)
