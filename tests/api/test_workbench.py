@@ -61,8 +61,10 @@ def _severe(driver) -> list:
 
 
 def test_what_if_panel_moves_demand_and_gap_and_refuses_bad_input(server, browser):
-    browser.get(server + "/")
+    # on the evidence (central values), so a what-if can move the motor mass either way
+    browser.get(server + "/?scenario=uncalibrated")
     _ready(browser)
+    assert browser.find_element(By.ID, "scenario").get_attribute("value") == "uncalibrated"
     field = browser.find_element(By.ID, KG_INPUT)
     assert field.get_attribute("min") == "1.1" and field.get_attribute("max") == "2"
     label = browser.find_element(By.CSS_SELECTOR, f"label[for='{KG_INPUT}']").get_attribute("title")
@@ -141,7 +143,7 @@ def test_scenarios_side_by_side_switch_basis_unit_and_view(server, browser):
 
     # a what-if joins the comparison
     seq = _seq(browser)
-    _set(browser, KG_INPUT, "2.0")
+    _set(browser, KG_INPUT, "1.2")
     _what_if_done(browser, seq)
     box = browser.find_element(By.ID, "cmp-what-if")
     assert box.is_enabled()

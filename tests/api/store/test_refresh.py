@@ -102,7 +102,7 @@ def _bad(kind: str, d: Path) -> str:
         return "negative"
     if kind == "unit_changed":
         edit_parameter(d, "ev.motor_kg.BEV", unit="motors_per_vehicle")
-        return "unit changed"
+        return "ev.motor_kg.BEV.unit"
     if kind == "missing_source":
         p = d / "parameters.yaml"
         import yaml
@@ -119,7 +119,9 @@ def _bad(kind: str, d: Path) -> str:
         return "formula-like"
     if kind == "implausible_jump":
         p = d / "series" / "wind_installations.csv"
-        p.write_text(p.read_text().replace("2024,World,onshore,109.0", "2024,World,onshore,1090.0"))
+        good = "2024,World,onshore,106.195,"
+        assert good in p.read_text()  # the edit below must hit a row
+        p.write_text(p.read_text().replace(good, "2024,World,onshore,1061.95,"))
         return "jumps"
     raise ValueError(kind)
 
