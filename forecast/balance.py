@@ -1,8 +1,10 @@
 """World balance by year and material: China's supply, the rest of the world's, recycling, demand.
 
-China's supply by stage comes from supply/china.csv (mining and separation quotas, magnet output),
-interpolated between published years and projected after the last one with sourced growth
-parameters. The rest of the world is the ``outside_china`` chain's risked output. Recycled supply
+China's supply by stage comes from supply/china.csv (mining and separation quotas, imported feed
+separated outside the quota, magnet output), interpolated between published years and projected
+after the last one with sourced growth parameters. China's oxides are the quota's separation and
+the imported concentrates' (Myanmar, Laos, Malaysia, Mountain Pass until 2025), each with its own
+element shares. The rest of the world is the ``outside_china`` chain's risked output. Recycled supply
 (manufacturing swarf and end of life, world) is its own line. Every row closes:
 china + rest_of_world + recycled + deficit = demand (a negative deficit is a surplus).
 """
@@ -14,8 +16,8 @@ import pandas as pd
 
 from forecast import params as P
 from forecast import recycling as R
-from forecast.basis import finished_per_alloy
-from forecast.conversions import element_oxide_per_magnet, ndpr_fraction, ndpr_oxide_per_magnet
+from forecast.basis import finished_per_alloy, to_finished
+from forecast.conversions import ndpr_fraction, ndpr_oxide_per_magnet
 from forecast.params import ParamSet
 from forecast.schemas import Assumptions
 
@@ -38,6 +40,7 @@ BALANCE_COLUMNS = [
 CHINA_SERIES: tuple[tuple[str, str, str], ...] = (
     ("mine", "REO", "china.mine_growth_per_yr"),
     ("separation", "REO", "china.separation_growth_per_yr"),
+    ("imported_feed", "REO", "china.imported_feed_growth_per_yr"),
     ("magnet", "NdFeB", "china.magnet_growth_per_yr"),
 )
 CHINA_COLUMNS = ["year", "stage", "material", "unit", "value_t", "kind"]
@@ -67,7 +70,7 @@ def _projected(history: pd.Series, growth: np.ndarray, years: np.ndarray) -> tup
 
 
 def china_supply_table(a: Assumptions, params: ParamSet, years: np.ndarray) -> pd.DataFrame:
-    """China's supply by stage [t/yr]: mining quota and separation quota (REO), NdPr metal, magnets.
+    """China's supply by stage [t/yr]: mining and separation quotas and imported feed (REO), NdPr metal, magnets.
 
     The metal line is derived (not published): the NdPr metal China's magnet output contains, before
     the alloy-to-magnet yield.
@@ -102,40 +105,52 @@ def china_supply_table(a: Assumptions, params: ParamSet, years: np.ndarray) -> p
 
 
 def china_by_material(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """China's supply counted in the balance [t/yr] and its kind: magnets, and oxides from separation."""
+    """China's supply counted in the balance [t/yr] and its kind: magnets, and oxides from separation.
+
+    Oxides: the separation quota's REO times its element share, plus the imported feed's REO
+    (separated in China outside the quota) times the imported feed's share.
+    """
     t = china_supply_table(a, params, years)
-    sep = t[t["stage"] == "separation"].set_index("year")
+    sep = t[t["stage"] == "separation"].set_index("year")["value_t"].reindex(years).to_numpy()
+    imported = t[t["stage"] == "imported_feed"].set_index("year")["value_t"].reindex(years).to_numpy()
+    kind = t[t["stage"] == "separation"].set_index("year")["kind"].reindex(years).to_numpy()
     mag = t[t["stage"] == "magnet"].set_index("year")
-    shares = {
-        "NdPr": P.value(params, "china.ndpr_share_of_separated", years),
-        "Dy": P.value(params, "china.dy_share_of_separated", years),
-        "Tb": P.value(params, "china.tb_share_of_separated", years),
-    }
     out = {"NdFeB": (mag["value_t"].reindex(years).to_numpy(), mag["kind"].reindex(years).to_numpy())}
-    for material, share in shares.items():
-        out[material] = (sep["value_t"].reindex(years).to_numpy() * share, sep["kind"].reindex(years).to_numpy())
+    for material, key in (("NdPr", "ndpr"), ("Dy", "dy"), ("Tb", "tb")):
+        quota_share = P.value(params, f"china.{key}_share_of_separated", years)
+        imported_share = P.value(params, f"china.{key}_share_of_imported_feed", years)
+        out[material] = (sep * quota_share + imported * imported_share, kind)
     return out
 
 
 def recycled_by_material(
-    a: Assumptions, params: ParamSet, years: np.ndarray, world_magnets_t: np.ndarray, world_eol_t: np.ndarray
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    world_blanks_t: np.ndarray,
+    world_eol_t: np.ndarray,
+    heavy_per_ndpr: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """World recycled supply [t/yr]: swarf from the world's magnet output plus end-of-life recovery.
 
-    In oxide for NdPr, Dy, Tb (returned to the oxide/metal stages). For NdFeB the line is 0: recycled
-    material re-enters as alloy or oxide, so the magnets made from it are already in the output lines.
+    ``world_blanks_t`` is magnet output on the blank basis (as China and magnet plants count it):
+    the swarf is the alloy that machining and sintering lose on the way to finished magnets.
+    In oxide for NdPr, Dy, Tb (returned to the oxide/metal stages); Dy and Tb follow NdPr in the
+    proportion the world's magnets use them (``heavy_per_ndpr``: t Dy or Tb oxide per t NdPr oxide
+    demanded), since the swarf comes from the whole mix of grades. For NdFeB the line is 0:
+    recycled material re-enters as alloy or oxide, so the magnets made from it are already in the
+    output lines.
     """
     magnet_yield = finished_per_alloy(params, years)
-    swarf_alloy = R.scrap_recycled_t(
-        world_magnets_t, magnet_yield, P.value(params, "recycling.scrap_recovery_rate", years)
-    )
+    finished = to_finished(world_blanks_t, params, "blank", years)
+    swarf_alloy = R.scrap_recycled_t(finished, magnet_yield, P.value(params, "recycling.scrap_recovery_rate", years))
     magnet_eq = swarf_alloy * magnet_yield + world_eol_t
-    grade, elements = a.structure.supply_grade, a.structure.elements
+    ndpr = magnet_eq * ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
     return {
         "NdFeB": np.zeros(years.shape),
-        "NdPr": magnet_eq * ndpr_oxide_per_magnet(params, elements, grade, years),
-        "Dy": magnet_eq * element_oxide_per_magnet(params, elements, grade, "Dy", years),
-        "Tb": magnet_eq * element_oxide_per_magnet(params, elements, grade, "Tb", years),
+        "NdPr": ndpr,
+        "Dy": ndpr * heavy_per_ndpr["Dy"],
+        "Tb": ndpr * heavy_per_ndpr["Tb"],
     }
 
 
@@ -156,15 +171,19 @@ def balance_table(
     """
     china = china_by_material(a, params, years)
     world_magnets = china["NdFeB"][0] + rest_of_world["NdFeB"]
-    recycled = recycled_by_material(a, params, years, world_magnets, world_eol_t)
+    demands = {
+        m: world_demand[world_demand["material"] == m]
+        .set_index("year")["demand_t"]
+        .reindex(years, fill_value=0.0)
+        .to_numpy()
+        for m in BALANCE_MATERIALS
+    }
+    with np.errstate(divide="ignore", invalid="ignore"):
+        heavy_per_ndpr = {m: np.where(demands["NdPr"] > 0, demands[m] / demands["NdPr"], 0.0) for m in ("Dy", "Tb")}
+    recycled = recycled_by_material(a, params, years, world_magnets, world_eol_t, heavy_per_ndpr)
     frames = []
     for material in BALANCE_MATERIALS:
-        demand = (
-            world_demand[world_demand["material"] == material]
-            .set_index("year")["demand_t"]
-            .reindex(years, fill_value=0.0)
-            .to_numpy()
-        )
+        demand = demands[material]
         supply = china[material][0] + rest_of_world[material] + recycled[material]
         frames.append(
             pd.DataFrame(

@@ -478,14 +478,14 @@ class OutputRow(Frozen):
         return _finite(v)
 
 
-CHINA_STAGES: tuple[str, ...] = ("mine", "separation", "metal", "magnet")
+CHINA_STAGES: tuple[str, ...] = ("mine", "separation", "imported_feed", "metal", "magnet")
 
 
 class ChinaSupplyRow(Frozen):
     """One published figure of China's supply by stage (one row of supply/china.csv)."""
 
     year: int = Field(ge=1950, le=2100)
-    stage: Literal["mine", "separation", "metal", "magnet"]
+    stage: Literal["mine", "separation", "imported_feed", "metal", "magnet"]
     material: Literal["REO", "NdFeB"]
     value: float = Field(ge=0)
     unit: Literal["t_REO", "t_NdFeB_magnet"]

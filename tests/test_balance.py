@@ -50,7 +50,7 @@ def test_china_history_is_the_published_figures(assumptions, params):
     assert t.loc[("separation", 2023), "value_t"] == 243850
     assert t.loc[("magnet", 2023), "value_t"] == 270000
     assert t.loc[("mine", 2030), "kind"] == "projection" and t.loc[("mine", 2030), "value_t"] > 270000
-    assert {"mine", "separation", "metal", "magnet"} == set(t.index.get_level_values("stage"))
+    assert {"mine", "separation", "imported_feed", "metal", "magnet"} == set(t.index.get_level_values("stage"))
 
 
 def test_recycled_supply_is_its_own_line_and_grows(balance):
@@ -68,3 +68,66 @@ def test_rest_of_world_is_located_output_without_chinese_feed_credit(assumptions
     outside = float(sep[sep["chain"] == "outside_china"]["value"].iloc[0])
     # the outside_china chain credits China's feed upstream; the balance must not
     assert 0 < located["NdPr"][0] < outside
+
+
+CHECKS_FILE = "supply/balance_checks.csv"
+
+
+@pytest.fixture(scope="module")
+def published_checks():
+    """Published figures the historical balance must stay near: year, material, line, low, high, source."""
+    import pandas as pd
+
+    from tests.conftest import ASSUMPTIONS_DIR
+
+    return pd.read_csv(ASSUMPTIONS_DIR / CHECKS_FILE)
+
+
+def test_every_published_check_cites_a_known_source(published_checks, assumptions):
+    assert not published_checks.empty
+    assert set(published_checks["source"]) <= set(assumptions.sources)
+    assert (published_checks["low"] <= published_checks["value"]).all()
+    assert (published_checks["value"] <= published_checks["high"]).all()
+
+
+def _modelled(assumptions, params, balance, year: int, material: str, line: str) -> float:
+    """The model's figure comparable with a published check line."""
+    from forecast import params as P
+    from forecast.balance import china_supply_table
+
+    years = np.array([year])
+    row = balance[(balance["year"] == year) & (balance["material"] == material)].iloc[0]
+    t = china_supply_table(assumptions, params, years).set_index("stage")["value_t"]
+    key = {"NdPr": "ndpr", "Dy": "dy", "Tb": "tb"}[material]
+    if line == "china_quota":
+        return float(t["separation"] * P.value(params, f"china.{key}_share_of_separated", years)[0])
+    if line == "china_imported":
+        return float(t["imported_feed"] * P.value(params, f"china.{key}_share_of_imported_feed", years)[0])
+    if line == "china_with_recycled":
+        return float(row["china_t"] + row["recycled_t"])
+    if line == "recycled":
+        return float(row["recycled_t"])
+    if line == "world_supply_share_of_demand":
+        return float(row["supply_t"] / row["demand_t"])
+    raise ValueError(f"unknown check line {line!r} in {CHECKS_FILE}")
+
+
+def test_historical_balance_stays_within_published_ranges(assumptions, params, balance, published_checks):
+    misses = []
+    for c in published_checks.itertuples():
+        got = _modelled(assumptions, params, balance, int(c.year), str(c.material), str(c.line))
+        if not c.low <= got <= c.high:
+            misses.append(
+                f"{c.year} {c.material} {c.line}: model {got:,.3g} outside [{c.low:,}, {c.high:,}] ({c.source})"
+            )
+    assert not misses, "\n".join(misses)
+
+
+def test_china_separates_imported_feed_on_top_of_its_quota(assumptions, params, balance):
+    t = china_supply_table(assumptions, params, np.array([2023])).set_index("stage")["value_t"]
+    ndpr = balance[(balance["year"] == 2023) & (balance["material"] == "NdPr")].iloc[0]
+    assert t["imported_feed"] > 0
+    from forecast import params as P
+
+    quota_only = t["separation"] * P.value(params, "china.ndpr_share_of_separated", np.array([2023]))[0]
+    assert ndpr["china_t"] > quota_only
