@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast import params as P
 from forecast import recycling as R
-from forecast.basis import finished_per_alloy
+from forecast.basis import finished_per_alloy, to_finished
 from forecast.conversions import ndpr_oxide_per_magnet
 from forecast.params import ParamSet
 from forecast.schemas import Assumptions
@@ -173,8 +173,9 @@ def gap_for_params(
     for chain in CHAINS:
         for w in WEIGHTINGS:
             ndfeb = {s: idx.loc[(chain, "NdFeB", s, w)].reindex(years).to_numpy() for s in (*CHAIN, "recycling")}
-            produced = np.minimum(ndfeb["magnet"], demand_ex)
-            available = eol_t + R.scrap_recycled_t(produced, magnet_yield, scrap_rate)
+            produced = np.minimum(ndfeb["magnet"], demand_ex)  # blanks, as magnet plants count them
+            finished = to_finished(produced, params, "blank", years)
+            available = eol_t + R.scrap_recycled_t(finished, magnet_yield, scrap_rate)
             recycled = np.minimum(available, ndfeb["recycling"])
             chain_in = {**ndfeb, "mine": ndfeb["mine"] + recycled}
             out, bind = chain_output(chain_in)
