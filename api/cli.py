@@ -15,6 +15,7 @@ import pandas as pd
 import typer
 
 from api.fitcache import load_or_fit
+from api.render import neutralised
 from api.settings import get_settings
 from api.store.locks import LockBusy
 from api.store.refresh import refresh as run_refresh
@@ -143,7 +144,7 @@ def _open_scenario(scenario: str, start: int | None, end: int | None, drivers: D
 def _machine_readable(df: pd.DataFrame, fmt: Format) -> bool:
     """Print the whole table as csv or json records; False when a human table was asked for."""
     if fmt is Format.csv:
-        df.to_csv(sys.stdout, index=False)
+        neutralised(df).to_csv(sys.stdout, index=False)
     elif fmt is Format.json:
         typer.echo(df.to_json(orient="records"))
     return fmt is not Format.table
@@ -456,7 +457,26 @@ def activate(version: Annotated[str, typer.Argument(help="Version id (12 charact
         _fail(str(exc))
     except LockBusy:
         _fail("a refresh is running; try again when it has finished", 3)
-    typer.echo(f"active: {info.short_id}")
+    typer.echo(f"active: {info.short_id} (pinned: refreshes bringing stored content leave it; see unpin)")
+
+
+@app.command()
+def unpin() -> None:
+    """End a rollback's pin: the next refresh may activate any valid content again."""
+    info = _store().unpin()
+    typer.echo(f"active: {info.short_id if info else '-'} (not pinned)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="WORKERS", help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP service with bounded headers, request read time, connections and shutdown (api.server)."""
+    from api.server import run
+
+    run(host, port, workers)
 
 
 @assumptions_app.command("validate")

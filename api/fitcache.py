@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import tempfile
@@ -61,6 +62,16 @@ def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             pass  # a damaged or outdated cache entry is refitted and replaced
     fits = fit_drivers(a, resolve_parameters(a, "base"))
+    try:
+        _write(directory, path, fits)
+    except OSError as exc:  # the cache only saves time: a full or read-only directory costs a refit later
+        logging.getLogger("magnet_forecast.fitcache").warning(
+            "fit cache not written", extra={"fields": {"error": type(exc).__name__, "directory": str(directory)}}
+        )
+    return fits
+
+
+def _write(directory: Path, path: Path, fits: DriverFits) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".fits-", suffix=".tmp")
     try:
@@ -70,4 +81,3 @@ def load_or_fit(a: Assumptions, cache_dir: Path | None = None) -> DriverFits:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return fits

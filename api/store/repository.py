@@ -14,18 +14,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.store.db import RefreshRun, Version, default_database_url, make_engine, now
-from api.store.locks import exclusive
+from api.store.locks import DEFAULT_LEASE_S, Lease, exclusive
 from forecast.bundle import BUNDLE_FORMAT, ForecastBundle
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.schemas import Assumptions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 REFRESH_LOCK = "refresh"
+MIGRATION_LOCK_KEY = 0x6D6167666F7265  # PostgreSQL advisory key held while migrating ("magfore")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class VersionInfo:
     created_at: datetime
     origin: str
     previous_id: str | None
+    pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class VersionInfo:
             "created_at": self.created_at.isoformat(),
             "origin": self.origin,
             "previous": self.previous_id[:12] if self.previous_id else None,
+            "pinned": self.pinned,
         }
 
 
@@ -57,7 +60,7 @@ class OutdatedBundle(Exception):
 
 
 def _info(v: Version) -> VersionInfo:
-    return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id)
+    return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id, bool(v.pinned))
 
 
 def dump_bundle(bundle: ForecastBundle) -> bytes:
@@ -93,6 +96,8 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # replicas starting together migrate one after the other
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -204,9 +209,21 @@ class Store:
                 )
             )
 
-    def add_version(self, v: Version, activate: bool, run_id: int, pause: Any = None) -> None:
-        """Insert a version and, when asked, make it the only active one, in one transaction."""
+    def known(self, version_id: str) -> bool:
+        """A version with this full id is stored (whatever its status)."""
+        with Session(self.engine) as s:
+            return s.get(Version, version_id) is not None
+
+    def add_version(
+        self, v: Version, activate: bool, run_id: int, pause: Any = None, lease: Lease | None = None
+    ) -> None:
+        """Insert a version and, when asked, make it the only active one, in one transaction.
+
+        With ``lease``, the transaction commits only if the refresh lock is still this holder's.
+        """
         with Session(self.engine) as s, s.begin():
+            if lease is not None:
+                lease.still_held(s.connection())
             existing = s.get(Version, v.id)
             if existing is None:
                 s.add(v)
@@ -216,6 +233,7 @@ class Store:
                 s.execute(
                     update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded")
                 )
+                s.execute(update(Version).values(pinned=False))  # new content ends a rollback's pin
                 s.execute(update(Version).where(Version.id == v.id).values(status="active"))
             s.execute(
                 update(RefreshRun)
@@ -230,9 +248,13 @@ class Store:
             if pause is not None:
                 pause("committing")  # fault-injection point: dies inside the open transaction
 
-    def activate(self, ref: str) -> VersionInfo:
-        """Make a stored, non-rejected version the active one (rollback), under the refresh lock."""
-        with exclusive(self.engine, REFRESH_LOCK), Session(self.engine) as s, s.begin():
+    def activate(self, ref: str, lease_s: float = DEFAULT_LEASE_S) -> VersionInfo:
+        """Make a stored, non-rejected version the active one (rollback), under the refresh lock.
+
+        The version is pinned: a refresh (scheduled, or at a restart) that brings content already stored
+        does not replace it; new content, or ``unpin``, ends the pin.
+        """
+        with exclusive(self.engine, REFRESH_LOCK, lease_s), Session(self.engine) as s, s.begin():
             v = self._get(s, ref)
             if v.status == "rejected" or v.bundle is None:
                 raise ValueError(f"version {v.short_id} was rejected and cannot be activated")
@@ -244,6 +266,14 @@ class Store:
                     f"({err.problems[0]}); refresh from its source instead"
                 ) from None
             s.execute(update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded"))
+            s.execute(update(Version).where(Version.id != v.id).values(pinned=False))
             v.status = "active"
+            v.pinned = True
             s.flush()
             return _info(v)
+
+    def unpin(self) -> VersionInfo | None:
+        """End a rollback's pin: the next refresh may activate any valid content again."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(Version).where(Version.pinned.is_(True)).values(pinned=False))
+        return self.active()

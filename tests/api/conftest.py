@@ -23,35 +23,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """Start uvicorn on a free loopback port and wait until /ready answers 200.
+def launch_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the shipped server command (magnet-forecast serve) on a free loopback port; do not wait.
 
     Logs go to a file: a pipe nobody reads would fill up and block the server.
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"magnet-forecast-uvicorn-{port}.log"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    log_path = log_path or tmp / f"magnet-forecast-uvicorn-{port}.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     proc.log_path = log_path  # type: ignore[attr-defined]
-    deadline = time.monotonic() + START_TIMEOUT_S
+    return proc, base
+
+
+def wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Wait until /ready answers 200 (raise if the process exits or the time runs out)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {log_path.read_text()[-4000:]}")
+            raise RuntimeError(f"server exited: {proc.log_path.read_text()[-4000:]}")  # type: ignore[attr-defined]
         try:
             if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
-                return proc, base
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("uvicorn did not become ready")
+    raise RuntimeError(f"server did not become ready: {proc.log_path.read_text()[-4000:]}")  # type: ignore[attr-defined]
+
+
+def start_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the shipped server command on a free loopback port and wait until /ready answers 200."""
+    proc, base = launch_server(env, log_path)
+    wait_ready(proc, base)
+    return proc, base
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -62,7 +75,7 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters"
 
 
 @pytest.fixture(scope="session")
