@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve run test lint bench bench-api docker-test clean
+.PHONY: install serve run test lint bench bench-api docker-test soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-serve: $(STAMP)  ## start the HTTP service on its embedded defaults
-	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT)
+serve: $(STAMP)  ## start the HTTP service on its embedded defaults (the shipped server command)
+	$(BIN)/magnet-forecast serve --host $(HOST) --port $(PORT)
 
 run: $(STAMP)  ## print the base-scenario demand table
 	$(BIN)/magnet-forecast demand --scenario base
@@ -37,6 +37,10 @@ docker-test:  ## build and run the image with podman (see scripts/docker-smoke.s
 
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/bench_api.py
+
+soak: $(STAMP)  ## soak and chaos run on loopback, under 5 minutes (needs PostgreSQL and wrk)
+	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python scripts/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -501,7 +501,14 @@ def _what_if_projects(b: ForecastBundle, req: ForecastRequest) -> list[SupplyPro
     return out
 
 
-@v1.post("/forecast", response_model=ForecastResponse, responses={413: {"model": ErrorBody}}, tags=["forecast"])
+COMPUTED: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
+    429: {"model": ErrorBody, "description": "This client's rate of computations is used up; see Retry-After."},
+    503: {"model": ErrorBody, "description": "No forecast loaded yet, or every computation slot is busy."},
+}
+
+
+@v1.post("/forecast", response_model=ForecastResponse, responses=COMPUTED, tags=["forecast"])
 def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
     """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request)."""
     b = _bundle(request)

@@ -31,7 +31,8 @@ def test_dockerfile_promises():
     assert re.search(r"^USER 10001", DOCKERFILE, re.M)  # non-root
     assert "HEALTHCHECK" in DOCKERFILE and "/health" in DOCKERFILE
     assert "EXPOSE 8000" in DOCKERFILE and "STOPSIGNAL SIGTERM" in DOCKERFILE
-    assert "exec uvicorn" in DOCKERFILE  # PID 1 receives SIGTERM
+    # exec form of the shipped server command: PID 1 receives SIGTERM, and the server's bounds apply
+    assert re.search(r'^CMD \["magnet-forecast", "serve"\]', DOCKERFILE, re.M)
     for env in ("DATABASE_URL", "WORKERS"):
         assert env in DOCKERFILE
 

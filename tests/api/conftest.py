@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,12 +24,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+def launch_server(
+    env: dict[str, str] | None = None, log_path: Path | None = None, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start the shipped server command (magnet-forecast serve) on a free loopback port; do not wait.
 
     Logs go to a file: a pipe nobody reads would fill up and block the server.
     """
-    port = free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     log_path = log_path or tmp / f"magnet-forecast-uvicorn-{port}.log"
@@ -79,14 +82,30 @@ ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters"
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("db") / "service.db"
+def server_db(tmp_path_factory) -> Path:
+    """The session server's SQLite file (copy it with ``copy_sqlite`` to start more servers at once)."""
+    return tmp_path_factory.mktemp("db") / "service.db"
+
+
+def copy_sqlite(src: Path, dst: Path) -> str:
+    """A consistent copy of a live SQLite database (WAL included); returns its URL."""
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    return f"sqlite:///{dst}"
+
+
+@pytest.fixture(scope="session")
+def server(server_db) -> Iterator[str]:
+    db = server_db
     proc, base = start_server(
         {
             "BENCH_ROUTES": "0",
             "DATABASE_URL": f"sqlite:///{db}",
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "SCHEDULER_ENABLED": "false",
+            # many tests and the schema fuzzer share this server: its what-if rate is not what they test
+            "COMPUTE_RATE_PER_MIN": "100000",
+            "COMPUTE_BURST": "1000",
         }
     )
     yield base
