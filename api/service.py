@@ -78,22 +78,21 @@ class ForecastService:
         self.store.migrate()
         self.database_error = None
         served = self._serve_active()
-        if served and not self.settings.refresh_on_start:
-            return
+        if not self.settings.refresh_on_start and (served or self.store.active() is not None):
+            return  # serving, or the active version is unusable and /ready names the remedy
         origin = "start-up" if self.store.active() else "bundled"
         while not self.cancel.is_set():
             if not self.state.ready:
                 self.problem = "making the first version (refresh running)"
             result = self.refresh(self.refresh_source, origin=origin)
             if result.status in ("activated", "unchanged", "pinned") or self.state.ready:
-                self.sync()
+                self._serve_active()
                 return
             if result.status == "locked":
                 # Another replica is refreshing (maybe making the very first version): serve what it makes.
                 self.problem = "waiting for another replica's refresh"
                 self.cancel.wait(min(self.settings.version_poll_s, 1.0))
-                self.sync()
-                if self.state.ready:
+                if self._serve_active():
                     return
                 continue
             self.problem = "no valid assumptions to serve: " + "; ".join(result.reasons)[:1000]

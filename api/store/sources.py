@@ -41,7 +41,6 @@ ASSUMPTION_FILES: tuple[str, ...] = (
     "supply/china.csv",
 )
 OPTIONAL_FILES: tuple[str, ...] = ("README.md",)
-CHUNK_BYTES = 64 * 1024
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -188,7 +187,7 @@ def _download(
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise SourceError(f"{label}: {declared} bytes, more than the limit of {max_bytes}")
         body = bytearray()
-        for chunk in r.iter_bytes(CHUNK_BYTES):
+        for chunk in r.iter_bytes():  # as it arrives: a trickle meets the deadline check at every piece
             body.extend(chunk)
             if len(body) > max_bytes:
                 raise SourceError(f"{label}: more than the limit of {max_bytes} bytes")
@@ -213,11 +212,11 @@ def _fetch_manifest(url: str, dest: Path, limits: Limits, deadline: float, cance
             missing = set(ASSUMPTION_FILES) - set(files)
             if missing:
                 raise SourceError(f"{shown}: manifest lacks {sorted(missing)}")
-            for name, ref in files.items():
-                rel = _safe_relative(str(name))
-                target = urljoin(url, str(ref))
+            targets = {_safe_relative(str(name)): urljoin(url, str(ref)) for name, ref in files.items()}
+            for rel, target in targets.items():
                 if urlsplit(target).scheme not in ("http", "https"):
                     raise SourceError(f"{rel}: not an http(s) URL")
+            for rel, target in targets.items():
                 data = _download(client, target, rel, limits.max_file_bytes, deadline, cancelled)
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 (dest / rel).write_bytes(data)

@@ -99,7 +99,7 @@ def _bad(kind: str, d: Path) -> str:
         edit_parameter(d, "ev.motor_kg.BEV", value=-1.0, low=-2.0)
         return "negative"
     if kind == "unit_changed":
-        edit_parameter(d, "ev.motor_kg.BEV", unit="motors_per_vehicle")
+        edit_parameter(d, "ev.motor_kg.BEV", unit="kg_per_vehicle")  # still a magnet intensity, another unit
         return "unit changed"
     if kind == "missing_source":
         p = d / "parameters.yaml"
@@ -117,7 +117,10 @@ def _bad(kind: str, d: Path) -> str:
         return "formula-like"
     if kind == "implausible_jump":
         p = d / "series" / "wind_installations.csv"
-        p.write_text(p.read_text().replace("2024,World,onshore,109.0", "2024,World,onshore,1090.0"))
+        text = p.read_text()
+        row = next(line for line in text.splitlines() if line.startswith("2024,World,onshore,"))
+        value = row.split(",")[3]
+        p.write_text(text.replace(row, row.replace(f",{value},", f",{float(value) * 10},", 1)))
         return "jumps"
     raise ValueError(kind)
 

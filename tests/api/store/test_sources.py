@@ -138,6 +138,7 @@ def test_one_deadline_bounds_the_whole_download(tmp_path):
 
 def test_symlinks_in_a_directory_source_are_refused(tmp_path):
     src = copy_assumptions(tmp_path / "src")
+    (src / "README.md").unlink()
     (src / "README.md").symlink_to("/proc/self/environ")
     with pytest.raises(SourceError, match=r"README.md: is or passes through a symbolic link"):
         fetch(str(src), tmp_path / "d", Limits())
