@@ -93,7 +93,10 @@ class ComputeLimitMiddleware:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.slots)
         try:
-            await asyncio.wait_for(self._semaphore.acquire(), timeout=self.queue_s)
+            if self._semaphore.locked():
+                await asyncio.wait_for(self._semaphore.acquire(), timeout=self.queue_s)
+            else:
+                await self._semaphore.acquire()  # free: no wait (wait_for with timeout 0 would refuse it)
         except TimeoutError:
             await send_error(
                 send,
