@@ -15,11 +15,17 @@ Behind a reverse proxy, set the same bounds there (see README, "Deployment").
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.settings import Settings, get_settings
+
+# The event loop (and /health) waits for the GIL behind request threads running pandas: hand it over
+# every millisecond rather than every five (imported by every worker for the protocol class below).
+GIL_SWITCH_INTERVAL_S = 0.001
+sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 class BoundedH11Protocol(H11Protocol):

@@ -8,6 +8,9 @@ step and its working copy removed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import shutil
 import threading
@@ -26,6 +29,14 @@ from forecast.bundle import ForecastBundle, build_bundle
 from forecast.loading import AssumptionsError
 
 FIRST_RETRY_S = 0.5
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the system after a version swap or a refresh (glibc keeps it otherwise,
+    and resident memory would ratchet up with every refresh); a no-op where there is no glibc."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class ForecastService:
@@ -128,6 +139,7 @@ class ForecastService:
         self.logger.info("refresh", extra={"fields": {"source": redact(source), **result.to_dict()}})
         if result.status == "activated":
             self.sync()
+        release_memory()
         return result
 
     def sync(self) -> None:
@@ -148,6 +160,7 @@ class ForecastService:
             self.problem = None
             if self.on_activate:
                 self.on_activate(bundle)
+            release_memory()  # the previous version's tables
             self.logger.info("version activated", extra={"fields": {"assumptions_version": bundle.version}})
 
     def _rebuild(self, version_id: str, why: str) -> ForecastBundle:

@@ -72,11 +72,13 @@ class Settings(BaseSettings):
 
     # Bounded work: on-request computations (what-if) run under a concurrency bound and a per-client
     # rate limit; beyond them the answer is 503 or 429 with Retry-After. /health and /ready never queue.
+    # One at a time per process: the computation holds the GIL, so a second one in the same process adds
+    # no throughput, only latency for everything else (scale with WORKERS or replicas).
     compute_concurrency: int = Field(
-        default=2, ge=1, validation_alias="COMPUTE_CONCURRENCY", description="What-if computations at once."
+        default=1, ge=1, validation_alias="COMPUTE_CONCURRENCY", description="What-if computations at once."
     )
     compute_queue_s: float = Field(
-        default=2.0,
+        default=10.0,
         ge=0,
         validation_alias="COMPUTE_QUEUE_S",
         description="Seconds a computation may wait for a free slot before 503.",

@@ -9,7 +9,7 @@ under 20% after warm-up on the replica that ran throughout.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import signal
@@ -51,7 +51,7 @@ GET_ROUTES = [
 WRK_LUA = """
 local paths = {%s}
 local i = 0
-local counts = {}
+counts = {}
 request = function()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1], {["Accept-Encoding"] = "gzip"})
@@ -60,13 +60,11 @@ response = function(status, headers, body)
   counts[status] = (counts[status] or 0) + 1
 end
 done = function(summary, latency, requests)
-  io.write("STATUS_JSON ")
-  local parts = {}
+  local total = {}
   for _, t in ipairs(threads) do
-    local c = t:get("counts")
-    for k, v in pairs(c) do parts[#parts + 1] = string.format('"%%d": %%d', k, v) end
+    for k, v in pairs(t:get("counts")) do total[k] = (total[k] or 0) + v end
   end
-  io.write("[{" .. table.concat(parts, "}, {") .. "}]\\n")
+  for k, v in pairs(total) do io.write(string.format("STATUS %%d %%d\\n", k, v)) end
   local e = summary.errors
   io.write(string.format("SOCKET_ERRORS %%d\\n", e.connect + e.read + e.write + e.timeout))
 end
@@ -91,8 +89,10 @@ class Flood:
 
     def __init__(self, bases: list[str]):
         self.bases, self.stop = bases, threading.Event()
+        self.ready = {b: True for b in bases}  # what a load balancer routes to: replicas whose /ready is 200
         self.statuses: Counter[str] = Counter()
         self.health_s: list[float] = []
+        self.health_by: dict[str, list[float]] = {b: [] for b in bases}
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._what_if, args=(b,)) for b in bases for _ in range(FLOOD_CLIENTS)]
         self.threads += [threading.Thread(target=self._health, args=(b,)) for b in bases]
@@ -105,8 +105,12 @@ class Flood:
         body = {"scenario": "base", "overrides": {"ev.motor_kg.BEV": 1.3}, "start": 2024, "end": 2040}
         with httpx.Client(timeout=30) as c:
             while not self.stop.is_set():
+                if not self.ready[base]:
+                    time.sleep(0.2)
+                    continue
                 try:
-                    self._record(str(c.post(base + "/v1/forecast", json=body).status_code))
+                    r = c.post(base + "/v1/forecast", json=body)
+                    self._record(str(r.status_code) + (f":{r.json().get('error')}" if r.status_code >= 500 else ""))
                 except httpx.HTTPError as exc:
                     self._record(f"socket:{type(exc).__name__}")
                     time.sleep(0.2)
@@ -114,12 +118,18 @@ class Flood:
     def _health(self, base: str) -> None:
         with httpx.Client(timeout=5) as c:
             while not self.stop.is_set():
+                if not self.ready[base]:
+                    with contextlib.suppress(httpx.HTTPError):
+                        self.ready[base] = c.get(base + "/ready").status_code == 200
+                    time.sleep(0.2)
+                    continue
                 t = time.perf_counter()
                 try:
                     r = c.get(base + "/health")
                     if r.status_code == 200:
                         with self.lock:
                             self.health_s.append(time.perf_counter() - t)
+                            self.health_by[base].append(self.health_s[-1])
                     self._record(f"health:{r.status_code}")
                 except httpx.HTTPError:
                     self._record("health:socket")
@@ -149,9 +159,9 @@ def parse_wrk(out: str) -> tuple[int, Counter[str], int]:
     statuses: Counter[str] = Counter()
     socket_errors = 0
     for line in out.splitlines():
-        if line.startswith("STATUS_JSON "):
-            for part in json.loads(line.removeprefix("STATUS_JSON ")):
-                statuses.update({k: int(v) for k, v in part.items()})
+        if line.startswith("STATUS "):
+            _, code, count = line.split()
+            statuses[code] += int(count)
         elif line.startswith("SOCKET_ERRORS "):
             socket_errors = int(line.split()[1])
     return sum(statuses.values()), statuses, socket_errors
@@ -181,6 +191,9 @@ def main() -> int:
         "REFRESH_ALLOWED_SOURCES": str(work),
         "START_RETRY_MAX_S": "2",
         "LOG_LEVEL": "WARNING",
+        # glibc: fixed mmap threshold and few arenas, so freed tables go back to the system (as in the image)
+        "MALLOC_MMAP_THRESHOLD_": "131072",
+        "MALLOC_ARENA_MAX": "2",
     }
     procs: dict[str, subprocess.Popen] = {}
     bases: dict[str, str] = {}
@@ -211,6 +224,7 @@ def main() -> int:
             refresh_result = {"status_code": r.status_code, **r.json()}
             print(f"refresh during the flood: {r.status_code} {r.json().get('status')} {r.json().get('version')}")
             time.sleep(DURATION_S * 0.1)
+            flood.ready[bases["b"]] = False  # taken out of rotation, as a load balancer would on kill
             os.kill(procs["b"].pid, signal.SIGKILL)
             procs["b"].wait()
             print("replica b killed with -9")
@@ -231,7 +245,7 @@ def main() -> int:
             statuses.update(s)
         what_if = Counter({k: v for k, v in flood.statuses.items() if not k.startswith("health")})
         health = Counter({k: v for k, v in flood.statuses.items() if k.startswith("health")})
-        all_statuses = statuses + Counter({k: v for k, v in what_if.items() if k.isdigit()})
+        all_statuses = statuses + Counter({k.split(":")[0]: v for k, v in what_if.items() if k[:3].isdigit()})
         all_statuses.update({k.split(":")[1]: v for k, v in health.items() if k.split(":")[1].isdigit()})
         five_xx = sum(v for k, v in all_statuses.items() if k.isdigit() and int(k) >= 500)
 
@@ -260,6 +274,9 @@ def main() -> int:
         p50, p99 = percentile(flood.health_s, 50), percentile(flood.health_s, 99)
         probes = len(flood.health_s)
         print(f"/health during the flood: p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms ({probes} probes)")
+        for n, base in bases.items():
+            mine = flood.health_by[base]
+            print(f"  replica {n}: p50 {percentile(mine, 50) * 1e3:.1f} ms, p99 {percentile(mine, 99) * 1e3:.1f} ms")
         for n in ("a", "b"):
             note = " (restarted after kill -9)" if n == "b" else ""
             print(f"RSS replica {n}: {rss_before[n]:.0f} MB after warm-up -> {rss_after[n]:.0f} MB{note}")
@@ -288,6 +305,12 @@ def main() -> int:
             if p.poll() is None:
                 stop_server(p)
         cluster.remove()
+        logs = Path(tempfile.gettempdir()) / "magnet-soak-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir()
+        for log in work.glob("*.log"):
+            shutil.copy(log, logs / log.name)
+        print(f"replica logs: {logs}")
         shutil.rmtree(work, ignore_errors=True)
 
 

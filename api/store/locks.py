@@ -103,6 +103,14 @@ class Lease:
             )
 
 
+def lease_alive(conn: Connection, name: str) -> bool:
+    """Someone holds the named lock and its lease has not run out."""
+    row = conn.execute(
+        text(f"SELECT 1 FROM locks WHERE name = :name AND expires_at > {db_now_s(conn)}"), {"name": name}
+    ).first()
+    return row is not None
+
+
 def acquire(engine: Engine, name: str, lease_s: float = DEFAULT_LEASE_S) -> Lease:
     """Take the named lock, or raise LockBusy at once if a live holder has it."""
     token = uuid.uuid4().hex

@@ -19,13 +19,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from api.store.db import RefreshRun, Version, default_database_url, make_engine, now
-from api.store.locks import DEFAULT_LEASE_S, Lease, exclusive
+from api.store.locks import DEFAULT_LEASE_S, Lease, exclusive, lease_alive
 from forecast.bundle import BUNDLE_FORMAT, ForecastBundle
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.schemas import Assumptions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 REFRESH_LOCK = "refresh"
+ENDED_EARLY = "process ended before the refresh finished"
 MIGRATION_LOCK_KEY = 0x6D6167666F7265  # PostgreSQL advisory key held while migrating ("magfore")
 
 
@@ -166,15 +167,18 @@ class Store:
         return _load_zipped(blob)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest refresh runs; one still marked running while nobody holds the refresh lease ended
+        with its process and is shown as failed (the next refresh records it so)."""
         with Session(self.engine) as s:
             rows = s.scalars(select(RefreshRun).order_by(RefreshRun.id.desc()).limit(limit)).all()
+            held = lease_alive(s.connection(), REFRESH_LOCK)
             return [
                 {
                     "id": r.id,
                     "started_at": r.started_at.isoformat(),
-                    "status": r.status,
+                    "status": "failed" if r.status == "running" and not held else r.status,
                     "source": r.source,
-                    "reasons": json.loads(r.reasons),
+                    "reasons": [ENDED_EARLY] if r.status == "running" and not held else json.loads(r.reasons),
                     "version": r.version_id[:12] if r.version_id else None,
                 }
                 for r in rows
@@ -204,7 +208,7 @@ class Store:
                 .where(RefreshRun.status == "running")
                 .values(
                     status="failed",
-                    reasons=json.dumps(["process ended before the refresh finished"]),
+                    reasons=json.dumps([ENDED_EARLY]),
                     finished_at=now(),
                 )
             )
