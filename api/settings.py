@@ -86,8 +86,9 @@ class Settings(BaseSettings):
     compute_rate_per_min: float = Field(
         default=60.0, gt=0, validation_alias="COMPUTE_RATE_PER_MIN", description="What-if requests per client a minute."
     )
+    # burst x computation time should stay under COMPUTE_QUEUE_S, or a client's own burst meets 503
     compute_burst: int = Field(
-        default=10, ge=1, validation_alias="COMPUTE_BURST", description="What-if requests a client may send at once."
+        default=5, ge=1, validation_alias="COMPUTE_BURST", description="What-if requests a client may send at once."
     )
     compute_paths: Annotated[list[str], NoDecode] = Field(
         default=["/v1/forecast", "/v1/sensitivity", "/v1/scenarios/compare"],

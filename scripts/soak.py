@@ -32,7 +32,7 @@ from tests.api.conftest import launch_server, stop_server, wait_ready  # noqa: E
 from tests.pg import PgCluster  # noqa: E402
 
 DURATION_S = 75  # the loaded phase; start-up and checks add about a minute
-FLOOD_CLIENTS = 4  # what-if senders per replica
+FLOOD_CLIENTS = 12  # what-if senders per replica
 HEALTH_P99_GOAL_S = 0.100
 RSS_GROWTH_GOAL = 0.20
 TOKEN = "soak-admin-token-" + "x" * 32
@@ -148,7 +148,7 @@ class Flood:
 
 def wrk(base: str, lua: Path, seconds: int) -> subprocess.Popen:
     return subprocess.Popen(
-        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "5s", "-s", str(lua), base],
+        ["wrk", "-t1", "-c4", f"-d{seconds}s", "--timeout", "5s", "-s", str(lua), base],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -174,11 +174,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="magnet-soak-"))
     cluster = PgCluster(max_connections=200).start()
     url = cluster.new_database()
-    changed = work / "changed"
-    shutil.copytree(ROOT / "assumptions", changed)
-    params = yaml.safe_load((changed / "parameters.yaml").read_text())
-    params["ev.motor_kg.BEV"]["value"] = 1.55
-    (changed / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    source = work / "source"  # the replicas' REFRESH_SOURCE; changed in the middle of the run
+    shutil.copytree(ROOT / "assumptions", source)
     lua = work / "routes.lua"
     lua.write_text(WRK_LUA % ", ".join(f'"{p}"' for p in GET_ROUTES))
     env = {
@@ -188,7 +185,7 @@ def main() -> int:
         "VERSION_POLL_S": "2",
         "REFRESH_CRON": "0 0 1 1 *",
         "REFRESH_LEASE_S": "10",
-        "REFRESH_ALLOWED_SOURCES": str(work),
+        "REFRESH_SOURCE": str(source),
         "START_RETRY_MAX_S": "2",
         "LOG_LEVEL": "WARNING",
         # glibc: fixed mmap threshold and few arenas, so freed tables go back to the system (as in the image)
@@ -215,9 +212,12 @@ def main() -> int:
         refresh_result: dict = {}
         with Flood(list(bases.values())) as flood:
             time.sleep(DURATION_S * 0.2)
+            params = yaml.safe_load((source / "parameters.yaml").read_text())
+            params["ev.motor_kg.BEV"]["value"] = 1.55  # a sourced value changes at the source
+            (source / "parameters.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
             r = httpx.post(
                 bases["a"] + "/v1/assumptions/refresh",
-                json={"source": str(changed)},
+                json={},
                 headers={"Authorization": f"Bearer {TOKEN}"},
                 timeout=300,
             )
