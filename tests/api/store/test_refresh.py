@@ -332,8 +332,12 @@ def test_a_tampered_forecast_is_rebuilt_from_the_version_files_when_served(store
     _set_row_bundle(store, b"garbage")
     service = _service(store_url(store), refresh_on_start=False)
     service.start()
-    assert service.state.bundle.version == active.short_id
-    assert store.load_bundle(active.id).version == active.short_id  # the rebuilt archive was saved
+    try:
+        assert service.wait_started(300)
+        assert service.state.bundle.version == active.short_id
+        assert store.load_bundle(active.id).version == active.short_id  # the rebuilt archive was saved
+    finally:
+        service.stop()
 
 
 def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
