@@ -48,7 +48,7 @@ def launch_server(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    proc.log_path = log_path  # type: ignore[attr-defined]
+    proc.log_path = log_path
     return proc, base
 
 
@@ -57,7 +57,7 @@ def wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = START_TIMEO
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.log_path.read_text()[-4000:]}")  # type: ignore[attr-defined]
+            raise RuntimeError(f"server exited: {proc.log_path.read_text()[-4000:]}")
         try:
             if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
                 return
@@ -65,7 +65,7 @@ def wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = START_TIMEO
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"server did not become ready: {proc.log_path.read_text()[-4000:]}")  # type: ignore[attr-defined]
+    raise RuntimeError(f"server did not become ready: {proc.log_path.read_text()[-4000:]}")
 
 
 def start_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
@@ -134,6 +134,8 @@ def app_client(tmp_path_factory) -> Iterator[TestClient]:
         COMPUTE_BURST=1000,
     )
     with TestClient(create_app(settings)) as c:
+        # start-up loads (or first computes) the version in the background: wait for it, as /ready would
+        assert c.app.state.service.wait_started(START_TIMEOUT_S), "the in-process app did not become ready"
         yield c
 
 
@@ -174,7 +176,7 @@ def browser():
     downloads = Path(profile) / "downloads"
     downloads.mkdir()
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.downloads = downloads  # type: ignore[attr-defined]
+    driver.downloads = downloads
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)

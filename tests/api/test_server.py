@@ -154,7 +154,7 @@ def test_an_admin_token_under_32_characters_stops_the_start(tmp_path):
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
-def test_non_finite_numbers_get_422_naming_the_field(client, number):
+def test_non_finite_numbers_get_422_naming_the_field(live_client, number):
     for raw, field in (
         (f'{{"overrides": {{"ev.motor_kg.BEV": {number}}}}}', "overrides.ev.motor_kg.BEV"),
         (
@@ -163,17 +163,17 @@ def test_non_finite_numbers_get_422_naming_the_field(client, number):
             "extra_projects.0.capacity",
         ),
     ):
-        r = client.post("/v1/forecast", content=raw, headers={"content-type": "application/json"})
+        r = live_client.post("/v1/forecast", content=raw, headers={"content-type": "application/json"})
         assert r.status_code == 422, r.text
         assert field in [d["parameter"] for d in r.json()["details"]]
 
 
-def test_a_chunked_body_over_the_limit_gets_413(client):
+def test_a_chunked_body_over_the_limit_gets_413(live_client):
     def chunks():
         for _ in range(200):
             yield b" " * 1024
 
-    r = client.post("/v1/forecast", content=chunks(), headers={"content-type": "application/json"})
+    r = live_client.post("/v1/forecast", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["details"][0]["parameter"] == "body"
 
 
@@ -195,11 +195,11 @@ def test_a_number_for_a_trajectory_parameter_is_applied_to_every_anchor(client):
     assert flat > bev_2040({})  # more cars than the IEA path: more magnet, never less
 
 
-def test_gzip_bodies_are_made_once_and_served_from_the_cache(client):
+def test_gzip_bodies_are_made_once_and_served_from_the_cache(live_client):
     params = {"scenario": "base", "quantiles": "true"}
-    first, second = (_raw_gzip(str(client.base_url), params) for _ in range(2))
+    first, second = (_raw_gzip(str(live_client.base_url), params) for _ in range(2))
     assert first == second  # the cached compressed bytes, not a new compression
-    plain = client.get("/v1/demand", params=params, headers={"accept-encoding": "identity"})
+    plain = live_client.get("/v1/demand", params=params, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert gzip.decompress(first) == plain.content
 
