@@ -38,6 +38,8 @@ FROM ${BASE_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_ARENA_MAX=2 \
     MAGNET_FORECAST_DATA_DIR=/data \
     DATABASE_URL=sqlite:////data/magnet_forecast.db \
     HOST=0.0.0.0 \
@@ -53,5 +55,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
 STOPSIGNAL SIGTERM
-# exec: uvicorn is PID 1 and receives SIGTERM directly for a graceful shutdown.
-CMD ["sh", "-c", "exec uvicorn api.main:app --host \"$HOST\" --port \"$PORT\" --workers \"$WORKERS\" --timeout-graceful-shutdown 20"]
+# The shipped server command (api/server.py): bounded request heads, read deadlines, connections and
+# shutdown; it reads HOST, PORT and WORKERS. exec form: it is PID 1 and receives SIGTERM directly.
+CMD ["magnet-forecast", "serve"]

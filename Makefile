@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve run test lint bench bench-api bench-workbench docker-test clean
+.PHONY: install serve run test lint bench bench-api bench-workbench docker-test soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-serve: $(STAMP)  ## start the HTTP service on its embedded defaults; says when it is ready and where
+serve: $(STAMP)  ## start the HTTP service on its embedded defaults (the shipped server command); says when it is ready and where
 	$(BIN)/magnet-forecast serve --host $(HOST) --port $(PORT)
 
 run: $(STAMP)  ## print the base-scenario demand table
@@ -43,6 +43,10 @@ bench-api: $(STAMP)
 
 bench-workbench: $(STAMP)  ## what-if and comparison latency, workbook size and build time
 	$(BIN)/python benchmarks/bench_workbench.py
+
+soak: $(STAMP)  ## soak and chaos run on loopback, under 5 minutes (needs PostgreSQL and wrk)
+	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python scripts/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

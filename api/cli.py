@@ -16,9 +16,11 @@ from typing import Annotated
 import httpx
 import pandas as pd
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.fitcache import FitCacheError, fit_cache_path, load_or_fit
 from api.progress import BUNDLE_NOTE, FIRST_FIT_NOTE, reporter, say
+from api.render import neutralised
 from api.settings import get_settings
 from api.store.locks import LockBusy
 from api.store.refresh import refresh as run_refresh
@@ -168,7 +170,7 @@ def _open_scenario(scenario: str, start: int | None, end: int | None, drivers: D
 def _machine_readable(df: pd.DataFrame, fmt: Format) -> bool:
     """Print the whole table as csv or json records; False when a human table was asked for."""
     if fmt is Format.csv:
-        df.to_csv(sys.stdout, index=False)
+        neutralised(df).to_csv(sys.stdout, index=False)
     elif fmt is Format.json:
         typer.echo(df.to_json(orient="records"))
     return fmt is not Format.table
@@ -518,7 +520,14 @@ def activate(version: Annotated[str, typer.Argument(help="Version id (12 charact
         _fail(str(exc))
     except LockBusy:
         _fail("a refresh is running; try again when it has finished", 3)
-    typer.echo(f"active: {info.short_id}")
+    typer.echo(f"active: {info.short_id} (pinned: refreshes bringing stored content leave it; see unpin)")
+
+
+@app.command()
+def unpin() -> None:
+    """End a rollback's pin: the next refresh may activate any valid content again."""
+    info = _store().unpin()
+    typer.echo(f"active: {info.short_id if info else '-'} (not pinned)")
 
 
 class ExportFormat(StrEnum):
@@ -584,18 +593,27 @@ SERVE_READY_TIMEOUT_S = 3600.0
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    host: Annotated[str, typer.Option(envvar="HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="WORKERS", min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Start the HTTP service and the dashboard; says when it is ready and where."""
-    import uvicorn
+    """Start the HTTP service and the dashboard; says when it is ready and where.
+
+    The server has bounded request heads, request read time, connections and shutdown (``api.server``).
+    """
+    from api.server import run
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    first = _store().active() is None
+    try:
+        first: bool | None = _store().active() is None
+    except SQLAlchemyError:
+        first = None  # the service itself retries the database at start-up
     typer.echo(
         f"starting magnet-forecast on {url} ("
         + (
-            "first start: validating the bundled assumptions, fitting the driver models and computing every "
+            "the assumptions store cannot be reached yet; the service retries it"
+            if first is None
+            else "first start: validating the bundled assumptions, fitting the driver models and computing every "
             "scenario; usually 5-10 minutes on two cores, seconds on later starts"
             if first
             else "loading the active forecast from the store; usually a few seconds"
@@ -604,7 +622,7 @@ def serve(
         err=True,
     )
     threading.Thread(target=_announce_when_ready, args=(url, SERVE_READY_TIMEOUT_S), daemon=True).start()
-    uvicorn.run("api.main:app", host=host, port=port)
+    run(host, port, workers)
 
 
 @assumptions_app.command("validate")

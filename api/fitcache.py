@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -75,7 +76,19 @@ def load_or_fit(a: Assumptions, cache_dir: Path | None = None, progress: Progres
             pass  # written by another format of the code: refitted and replaced
         except ArchiveError as exc:  # damaged or tampered with: refused, never executed
             raise FitCacheError(f"{exc}; delete the file to refit") from None
+        except OSError:
+            pass  # unreadable: refitted (and replaced if the directory allows)
     fits = fit_drivers(a, resolve_parameters(a, "base"), progress)
+    try:
+        _write(directory, path, fits)
+    except OSError as exc:  # the cache only saves time: a full or read-only directory costs a refit later
+        logging.getLogger("magnet_forecast.fitcache").warning(
+            "fit cache not written", extra={"fields": {"error": type(exc).__name__, "directory": str(directory)}}
+        )
+    return fits
+
+
+def _write(directory: Path, path: Path, fits: DriverFits) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".fits-", suffix=".tmp")
     try:
@@ -85,4 +98,3 @@ def load_or_fit(a: Assumptions, cache_dir: Path | None = None, progress: Progres
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return fits

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import forecast
 from api.admin import admin
-from api.errors import APIError, api_error_handler, http_error_handler, validation_error_handler
-from api.observability import BodyLimitMiddleware, Metrics, RequestContextMiddleware, configure_logging
+from api.errors import APIError, api_error_handler, database_error_handler, http_error_handler, validation_error_handler
+from api.limits import BodyLimitMiddleware, ComputeLimitMiddleware, FailureThrottle
+from api.observability import Metrics, RequestContextMiddleware, configure_logging
 from api.openapi import custom_openapi
 from api.routes import router, v1
 from api.service import ForecastService
@@ -25,11 +28,11 @@ from api.workbench import workbench
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the forecast is computed once at start-up from the configured assumptions."""
+    """Build the app; start-up serves the stored active version (or makes the first one) in the background."""
     settings = settings or get_settings()
     logger = configure_logging(settings.log_level)
     metrics = Metrics()
-    state = ForecastState(settings.response_cache_entries)
+    state = ForecastState(settings.response_cache_entries, settings.response_cache_bytes)
 
     def on_activate(bundle) -> None:
         app.openapi_schema = None  # enums follow the active version
@@ -39,9 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.start()
+        service.start()  # returns at once: /health answers while the store is reached and a version loaded
         yield
-        service.stop()
+        await anyio.to_thread.run_sync(service.stop)  # bounded: SHUTDOWN_REFRESH_WAIT_S
 
     app = FastAPI(
         title="magnet-forecast",
@@ -58,10 +61,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.logger = logger
     app.state.service = service
+    app.state.admin_throttle = FailureThrottle(
+        settings.admin_max_failures, settings.admin_failure_window_s, settings.rate_limit_clients
+    )
 
     app.add_exception_handler(APIError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(SQLAlchemyError, database_error_handler)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
@@ -83,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ComputeLimitMiddleware, settings=settings)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -1,4 +1,4 @@
-"""Request ids, structured JSON logs, Prometheus metrics, and the request body limit."""
+"""Request ids, structured JSON logs (exceptions kept, credentials redacted) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.store.sources import redact
 
 REQUEST_ID_HEADER = "x-request-id"
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -27,7 +29,10 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         data.update(getattr(record, "fields", {}))
-        return json.dumps(data, default=str)
+        if record.exc_info and record.exc_info[0] is not None:
+            data["exc_type"] = record.exc_info[0].__name__
+            data["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(data, default=str))
 
 
 def configure_logging(level: str) -> logging.Logger:
@@ -124,57 +129,3 @@ class RequestContextMiddleware:
                     }
                 },
             )
-
-
-class BodyLimitMiddleware:
-    """Rejects request bodies above a byte limit with 413, whether or not Content-Length is sent."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(send, self.max_bytes)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "status": 413,
-            "error": "request body too large",
-            "details": [{"parameter": "body", "message": f"at most {limit} bytes", "allowed": None, "input": None}],
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

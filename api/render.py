@@ -19,12 +19,19 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def to_csv_bytes(df: pd.DataFrame, version: str) -> bytes:
-    """CSV with an assumptions_version column; text cells neutralised against formula injection."""
+def neutralised(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells (and column names) a spreadsheet cannot run; every CSV written goes through it."""
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(safe_cell)
+    out.columns = [safe_cell(c) for c in out.columns]
+    return out
+
+
+def to_csv_bytes(df: pd.DataFrame, version: str) -> bytes:
+    """CSV with an assumptions_version column; text cells neutralised against formula injection."""
+    out = neutralised(df)
     out.insert(0, "assumptions_version", version)
     buf = io.StringIO()
     out.to_csv(buf, index=False)

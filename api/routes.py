@@ -127,8 +127,11 @@ def _serve(
     if hit is None:
         df, extra = build()
         body = to_csv_bytes(df, b.version) if csv else to_json_bytes(b.version, df, **extra)
-        hit = Rendered(
-            body, "text/csv; charset=utf-8" if csv else "application/json", etag(b.version, route, norm, str(csv))
+        hit = Rendered.make(
+            body,
+            "text/csv; charset=utf-8" if csv else "application/json",
+            etag(b.version, route, norm, str(csv)),
+            request.app.state.settings.gzip_min_bytes,
         )
         state.cache.put(cache_key, hit)
     headers = {
@@ -138,6 +141,9 @@ def _serve(
     }
     if request.headers.get("if-none-match") == hit.etag:
         return Response(status_code=304, headers=headers)
+    if hit.gzipped is not None and "gzip" in request.headers.get("accept-encoding", "").lower():
+        # compressed once when cached; the gzip middleware passes an encoded body through untouched
+        return Response(hit.gzipped, media_type=hit.media_type, headers={**headers, "Content-Encoding": "gzip"})
     return Response(hit.body, media_type=hit.media_type, headers=headers)
 
 
@@ -149,18 +155,31 @@ router = APIRouter()
 v1 = APIRouter(prefix="/v1", responses=ERRORS)
 
 
+# /health and /ready are coroutines: they run on the event loop, never queued behind the worker threads
+# that computations and table renders use, and they never touch the database.
 @router.get("/health", response_model=HealthResponse, tags=["operations"])
-def health(request: Request) -> dict[str, Any]:
+async def health(request: Request) -> dict[str, Any]:
     """The process is alive."""
     b = _state(request).bundle
     return {"status": "ok", "assumptions_version": b.version if b else None}
 
 
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}}, tags=["operations"])
-def ready(request: Request) -> JSONResponse:
-    """A forecast is loaded and being served."""
+async def ready(request: Request) -> JSONResponse:
+    """A forecast is loaded and being served; otherwise 503 and why (starting, database unreachable, ...).
+
+    ``database`` is the last contact with the store: a replica keeps serving the version in memory while
+    the database is down (and says so here), so that an outage of the store is not an outage of the API.
+    """
     st = _state(request)
-    body = {"ready": st.ready, "assumptions_version": st.bundle.version if st.bundle else "", "loaded_at": st.loaded_at}
+    service = request.app.state.service
+    body = {
+        "ready": st.ready,
+        "assumptions_version": st.bundle.version if st.bundle else "",
+        "loaded_at": st.loaded_at,
+        "reason": None if st.ready else (service.problem or "starting"),
+        "database": service.database_error or "ok",
+    }
     return JSONResponse(body, status_code=200 if st.ready else 503)
 
 
@@ -580,7 +599,14 @@ def what_if_parameters(
     return params
 
 
-@v1.post("/forecast", response_model=ForecastResponse, responses={413: {"model": ErrorBody}}, tags=["forecast"])
+COMPUTED: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
+    429: {"model": ErrorBody, "description": "This client's rate of computations is used up; see Retry-After."},
+    503: {"model": ErrorBody, "description": "No forecast loaded yet, or every computation slot is busy."},
+}
+
+
+@v1.post("/forecast", response_model=ForecastResponse, responses=COMPUTED, tags=["forecast"])
 def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
     """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request).
 

@@ -19,6 +19,8 @@ class HealthResponse(BaseModel):
 class ReadyResponse(Versioned):
     ready: bool
     loaded_at: float | None = Field(default=None, description="Unix time the version was activated.")
+    reason: str | None = Field(default=None, description="Why nothing is served yet.")
+    database: str = Field(default="ok", description="'ok', or why the last contact with the store failed.")
 
 
 class ScenarioTotals(BaseModel):
@@ -308,7 +310,7 @@ class AssumptionsResponse(Versioned):
 class ProjectIn(BaseModel):
     """A what-if supply project (same fields as assumptions/supply/projects.csv)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
     project: str = Field(default="what-if project", min_length=2, max_length=200)
@@ -328,8 +330,10 @@ class ProjectIn(BaseModel):
 class ForecastRequest(BaseModel):
     """A scenario plus what-if overrides of named parameters and extra projects."""
 
+    # NaN, Infinity and overflowing numbers (1e400) are refused with 422 naming the field.
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -353,7 +357,13 @@ class ForecastRequest(BaseModel):
     )
 
     scenario: str = "base"
-    overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
+    overrides: dict[str, float | dict[int, float]] = Field(
+        default_factory=dict,
+        description=(
+            "Parameter name -> number or {year: number}. A number given for a trajectory parameter is applied "
+            "to every one of its anchor years (a flat path at that level); its anchors are never dropped."
+        ),
+    )
     extra_projects: list[ProjectIn] = Field(default_factory=list)
     start: int | None = None
     end: int | None = None
@@ -440,7 +450,7 @@ class WhatIfInputsResponse(Versioned):
 class WhatIfRun(BaseModel):
     """A scenario with what-if overrides, shown beside stored scenarios."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN, Infinity, 1e400: 422 naming the field
 
     scenario: str = "base"
     overrides: dict[str, float | dict[int, float]] = Field(default_factory=dict)
@@ -451,6 +461,7 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {

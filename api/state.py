@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections import OrderedDict
@@ -11,21 +12,43 @@ import pandas as pd
 
 from forecast.bundle import ForecastBundle, demand_with_quantiles
 
+GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its time
+
 
 @dataclass(frozen=True)
 class Rendered:
+    """A rendered body, and its gzip form (made once, when the entry is cached; None if too small)."""
+
     body: bytes
     media_type: str
     etag: str
+    gzipped: bytes | None = None
+
+    @classmethod
+    def make(cls, body: bytes, media_type: str, etag: str, gzip_min_bytes: int) -> Rendered:
+        packed = gzip.compress(body, GZIP_LEVEL, mtime=0) if len(body) >= gzip_min_bytes else None
+        return cls(body, media_type, etag, packed)
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
 
 
 class ResponseCache:
-    """LRU of rendered bodies keyed by (version, route, normalized query, format)."""
+    """LRU of rendered bodies keyed by (version, route, normalized query, format), bounded in entries and bytes."""
 
-    def __init__(self, max_entries: int):
-        self._max = max_entries
+    def __init__(self, max_entries: int, max_bytes: int = 64 * 1024 * 1024):
+        self._max, self._max_bytes = max_entries, max_bytes
         self._data: OrderedDict[tuple, Rendered] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def get(self, key: tuple) -> Rendered | None:
         with self._lock:
@@ -35,15 +58,22 @@ class ResponseCache:
             return hit
 
     def put(self, key: tuple, value: Rendered) -> None:
+        if value.size > self._max_bytes:  # larger than the whole cache: served, not kept
+            return
         with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._max:
-                self._data.popitem(last=False)
+            self._bytes += value.size
+            while len(self._data) > self._max or self._bytes > self._max_bytes:
+                _, evicted = self._data.popitem(last=False)
+                self._bytes -= evicted.size
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._bytes = 0
 
 
 @dataclass(frozen=True)
@@ -58,10 +88,10 @@ class Served:
 class ForecastState:
     """Holds what is served; swapping it is a single reference assignment (atomic for readers)."""
 
-    def __init__(self, cache_entries: int):
+    def __init__(self, cache_entries: int, cache_bytes: int = 64 * 1024 * 1024):
         self.served: Served | None = None
         self.loaded_at: float | None = None
-        self.cache = ResponseCache(cache_entries)
+        self.cache = ResponseCache(cache_entries, cache_bytes)
 
     @property
     def bundle(self) -> ForecastBundle | None:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from api.errors import APIError
 from api.render import etag, to_csv_bytes, to_json_bytes
 from api.routes import (
+    COMPUTED,
     CSV_RESPONSE,
     ERRORS,
     FormatQ,
@@ -70,7 +71,10 @@ def _what_if_demand(
 
 
 @workbench.post(
-    "/compare", response_model=CompareResponse, responses={200: {"content": CSV_RESPONSE}}, tags=["forecast"]
+    "/compare",
+    response_model=CompareResponse,
+    responses={200: {"content": CSV_RESPONSE}, **COMPUTED},
+    tags=["forecast"],
 )
 def compare(request: Request, body: CompareRequest, format: FormatQ = None) -> Response:
     """Scenarios side by side: totals, segments or elements [t/yr] on one basis and unit, with bands where they exist.

@@ -102,5 +102,6 @@ def main() -> None:
     )
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
+
 if __name__ == "__main__":
     main()

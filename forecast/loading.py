@@ -106,18 +106,37 @@ def _read_text(path: Path, rel: str, problems: list[Problem]) -> str | None:
         problems.append(Problem(rel, "file", "missing; expected this file in the assumptions directory"))
         return None
     try:
-        return path.read_bytes().decode("utf-8")
+        # utf-8-sig: a byte-order mark (a spreadsheet's "CSV UTF-8") is read, not taken for part of a name
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         problems.append(Problem(rel, f"byte {exc.start}", "not valid UTF-8 text; expected UTF-8"))
         return None
+
+
+MAX_YAML_BYTES = 4 * 1024 * 1024  # a hundred times the largest bundled file
+
+
+class _PlainYamlLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: every node is written out once (no exponential expansion)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed; write each value out", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _read_yaml(root: Path, rel: str, problems: list[Problem]) -> dict[str, Any] | None:
     text = _read_text(root / rel, rel, problems)
     if text is None:
         return None
+    if len(text) > MAX_YAML_BYTES:
+        problems.append(Problem(rel, "file", f"{len(text)} characters; expected at most {MAX_YAML_BYTES}"))
+        return None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PlainYamlLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
@@ -435,9 +454,7 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                 problems.append(Problem("model.yaml", "calibration.fixed", f"unknown parameter {name!r}"))
         residual = model.uncertainty.residual_segment
         if residual is not None and structure is not None and residual not in structure.segments:
-            problems.append(
-                Problem("model.yaml", "uncertainty.residual_segment", f"unknown segment {residual!r}")
-            )
+            problems.append(Problem("model.yaml", "uncertainty.residual_segment", f"unknown segment {residual!r}"))
     years = np.arange(1990, 2101)
     present = {n: p for n, p in parameters.items()}
     for msg in share_sum_errors(present, years, SHARE_TOLERANCE):

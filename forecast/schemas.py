@@ -122,8 +122,14 @@ class Parameter(Frozen):
         return [self.value] if self.value is not None else list((self.trajectory or {}).values())
 
     def with_values(self, new: float | dict[int, float]) -> Parameter:
-        """A copy with a new constant or trajectory (validated again)."""
+        """A copy with a new constant or trajectory (validated again).
+
+        A number given for a trajectory is applied to every anchor year (a flat path on the same years),
+        so that code reading the anchors never finds them gone.
+        """
         data = self.model_dump()
+        if not isinstance(new, dict) and self.trajectory is not None:
+            new = {year: new for year in self.trajectory}
         if isinstance(new, dict):
             data.update(value=None, trajectory=new)
         else:

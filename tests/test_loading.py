@@ -273,3 +273,28 @@ def test_a_unit_series_row_for_an_undeclared_driver_is_named(assumptions_copy):
     path.write_text(path.read_text() + "2020,World,toasters,1000,units,idc_smartphones,\n")
     msgs = _problems(assumptions_copy)
     assert any("unit_sales.csv" in m and "toasters" in m and "unknown driver" in m for m in msgs), msgs
+
+
+# --- Hostile or foreign files ----------------------------------------------------------------------
+
+
+def test_a_csv_saved_with_a_byte_order_mark_is_read(assumptions_copy, assumptions):
+    path = assumptions_copy / "supply" / "projects.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # Excel's "CSV UTF-8"
+    loaded = load_assumptions(assumptions_copy)
+    assert [p.id for p in loaded.projects] == [p.id for p in assumptions.projects]
+
+
+def test_yaml_anchors_and_aliases_are_refused_before_they_expand(assumptions_copy):
+    laughs = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+    (assumptions_copy / "model.yaml").write_text("\n".join(laughs) + "\n")
+    problems = _problems(assumptions_copy)
+    assert any(p.startswith("model.yaml: line 1") and "anchors and aliases are not allowed" in p for p in problems)
+
+
+def test_an_oversized_yaml_file_is_refused_without_parsing(assumptions_copy):
+    from forecast.loading import MAX_YAML_BYTES
+
+    (assumptions_copy / "scenarios.yaml").write_text("# " + "x" * MAX_YAML_BYTES + "\n")
+    assert any(p.startswith("scenarios.yaml: file") and "at most" in p for p in _problems(assumptions_copy))

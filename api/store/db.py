@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, create_engine, event
+from sqlalchemy import Boolean, DateTime, Float, Integer, LargeBinary, String, Text, create_engine, event, false
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -41,6 +41,8 @@ class Version(Base):
     previous_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     files: Mapped[bytes] = mapped_column(LargeBinary)  # zip of the assumptions directory
     bundle: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # pickled computed forecast
+    # Chosen by an operator (rollback): a refresh does not replace it with content already stored.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RefreshRun(Base):
@@ -59,13 +61,15 @@ class RefreshRun(Base):
 
 
 class Lock(Base):
-    """Named lock rows (SQLite); PostgreSQL uses advisory locks instead."""
+    """Named leases (api.store.locks): a token and an expiry in seconds on the database's clock."""
 
     __tablename__ = "locks"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token: Mapped[str] = mapped_column(String(32), default="")
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 def make_engine(url: str) -> Engine:

@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -21,13 +21,15 @@ from api.serialization import ArchiveError, OutdatedFormat
 from api.serialization import dump_bundle as _dump_bundle
 from api.serialization import load_bundle as _load_bundle
 from api.store.db import RefreshRun, Version, default_database_url, make_engine, now
-from api.store.locks import exclusive
+from api.store.locks import DEFAULT_LEASE_S, Lease, exclusive, lease_alive
 from forecast.bundle import ForecastBundle
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.schemas import Assumptions
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 REFRESH_LOCK = "refresh"
+ENDED_EARLY = "process ended before the refresh finished"
+MIGRATION_LOCK_KEY = 0x6D6167666F7265  # PostgreSQL advisory key held while migrating ("magfore")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class VersionInfo:
     created_at: datetime
     origin: str
     previous_id: str | None
+    pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class VersionInfo:
             "created_at": self.created_at.isoformat(),
             "origin": self.origin,
             "previous": self.previous_id[:12] if self.previous_id else None,
+            "pinned": self.pinned,
         }
 
 
@@ -64,7 +68,7 @@ class InvalidBundle(OutdatedBundle):
 
 
 def _info(v: Version) -> VersionInfo:
-    return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id)
+    return VersionInfo(v.id, v.short_id, v.status, v.created_at, v.origin, v.previous_id, bool(v.pinned))
 
 
 def dump_bundle(bundle: ForecastBundle) -> bytes:
@@ -100,6 +104,8 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # replicas starting together migrate one after the other
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -174,15 +180,18 @@ class Store:
         return _load_zipped(blob)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest refresh runs; one still marked running while nobody holds the refresh lease ended
+        with its process and is shown as failed (the next refresh records it so)."""
         with Session(self.engine) as s:
             rows = s.scalars(select(RefreshRun).order_by(RefreshRun.id.desc()).limit(limit)).all()
+            held = lease_alive(s.connection(), REFRESH_LOCK)
             return [
                 {
                     "id": r.id,
                     "started_at": r.started_at.isoformat(),
-                    "status": r.status,
+                    "status": "failed" if r.status == "running" and not held else r.status,
                     "source": r.source,
-                    "reasons": json.loads(r.reasons),
+                    "reasons": [ENDED_EARLY] if r.status == "running" and not held else json.loads(r.reasons),
                     "version": r.version_id[:12] if r.version_id else None,
                 }
                 for r in rows
@@ -212,14 +221,26 @@ class Store:
                 .where(RefreshRun.status == "running")
                 .values(
                     status="failed",
-                    reasons=json.dumps(["process ended before the refresh finished"]),
+                    reasons=json.dumps([ENDED_EARLY]),
                     finished_at=now(),
                 )
             )
 
-    def add_version(self, v: Version, activate: bool, run_id: int, pause: Any = None) -> None:
-        """Insert a version and, when asked, make it the only active one, in one transaction."""
+    def known(self, version_id: str) -> bool:
+        """A version with this full id is stored (whatever its status)."""
+        with Session(self.engine) as s:
+            return s.get(Version, version_id) is not None
+
+    def add_version(
+        self, v: Version, activate: bool, run_id: int, pause: Any = None, lease: Lease | None = None
+    ) -> None:
+        """Insert a version and, when asked, make it the only active one, in one transaction.
+
+        With ``lease``, the transaction commits only if the refresh lock is still this holder's.
+        """
         with Session(self.engine) as s, s.begin():
+            if lease is not None:
+                lease.still_held(s.connection())
             existing = s.get(Version, v.id)
             if existing is None:
                 s.add(v)
@@ -229,6 +250,7 @@ class Store:
                 s.execute(
                     update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded")
                 )
+                s.execute(update(Version).values(pinned=False))  # new content ends a rollback's pin
                 s.execute(update(Version).where(Version.id == v.id).values(status="active"))
             s.execute(
                 update(RefreshRun)
@@ -243,9 +265,13 @@ class Store:
             if pause is not None:
                 pause("committing")  # fault-injection point: dies inside the open transaction
 
-    def activate(self, ref: str) -> VersionInfo:
-        """Make a stored, non-rejected version the active one (rollback), under the refresh lock."""
-        with exclusive(self.engine, REFRESH_LOCK), Session(self.engine) as s, s.begin():
+    def activate(self, ref: str, lease_s: float = DEFAULT_LEASE_S) -> VersionInfo:
+        """Make a stored, non-rejected version the active one (rollback), under the refresh lock.
+
+        The version is pinned: a refresh (scheduled, or at a restart) that brings content already stored
+        does not replace it; new content, or ``unpin``, ends the pin.
+        """
+        with exclusive(self.engine, REFRESH_LOCK, lease_s), Session(self.engine) as s, s.begin():
             v = self._get(s, ref)
             if v.status == "rejected" or v.bundle is None:
                 raise ValueError(f"version {v.short_id} was rejected and cannot be activated")
@@ -257,6 +283,14 @@ class Store:
                     f"({err.problems[0]}); refresh from its source instead"
                 ) from None
             s.execute(update(Version).where(Version.status == "active", Version.id != v.id).values(status="superseded"))
+            s.execute(update(Version).where(Version.id != v.id).values(pinned=False))
             v.status = "active"
+            v.pinned = True
             s.flush()
             return _info(v)
+
+    def unpin(self) -> VersionInfo | None:
+        """End a rollback's pin: the next refresh may activate any valid content again."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(Version).where(Version.pinned.is_(True)).values(pinned=False))
+        return self.active()

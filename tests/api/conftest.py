@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 300.0  # the first version of an empty database is computed at start (minutes on a busy machine)
 
 
 def free_port() -> int:
@@ -28,35 +29,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """Start uvicorn on a free loopback port and wait until /ready answers 200.
+def launch_server(
+    env: dict[str, str] | None = None, log_path: Path | None = None, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start the shipped server command (magnet-forecast serve) on a free loopback port; do not wait.
 
     Logs go to a file: a pipe nobody reads would fill up and block the server.
     """
-    port = free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
-    log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"magnet-forecast-uvicorn-{port}.log"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    log_path = log_path or tmp / f"magnet-forecast-uvicorn-{port}.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    proc.log_path = log_path  # type: ignore[attr-defined]
-    deadline = time.monotonic() + START_TIMEOUT_S
+    proc.log_path = log_path
+    return proc, base
+
+
+def wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Wait until /ready answers 200 (raise if the process exits or the time runs out)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {log_path.read_text()[-4000:]}")
+            raise RuntimeError(f"server exited: {proc.log_path.read_text()[-4000:]}")
         try:
             if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
-                return proc, base
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("uvicorn did not become ready")
+    raise RuntimeError(f"server did not become ready: {proc.log_path.read_text()[-4000:]}")
+
+
+def start_server(env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the shipped server command on a free loopback port and wait until /ready answers 200."""
+    proc, base = launch_server(env, log_path)
+    wait_ready(proc, base)
+    return proc, base
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -67,18 +83,34 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters"
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("db") / "service.db"
+def server_db(tmp_path_factory) -> Path:
+    """The session server's SQLite file (copy it with ``copy_sqlite`` to start more servers at once)."""
+    return tmp_path_factory.mktemp("db") / "service.db"
+
+
+def copy_sqlite(src: Path, dst: Path) -> str:
+    """A consistent copy of a live SQLite database (WAL included); returns its URL."""
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    return f"sqlite:///{dst}"
+
+
+@pytest.fixture(scope="session")
+def server(server_db) -> Iterator[str]:
+    db = server_db
     proc, base = start_server(
         {
             "BENCH_ROUTES": "0",
             "DATABASE_URL": f"sqlite:///{db}",
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "SCHEDULER_ENABLED": "false",
+            # many tests and the schema fuzzer share this server: its what-if rate is not what they test
+            "COMPUTE_RATE_PER_MIN": "100000",
+            "COMPUTE_BURST": "1000",
         }
     )
     yield base
@@ -97,8 +129,13 @@ def app_client(tmp_path_factory) -> Iterator[TestClient]:
         DATABASE_URL=f"sqlite:///{db}",
         ADMIN_TOKEN=ADMIN_TOKEN,
         SCHEDULER_ENABLED=False,
+        # the route specifications share this app: its what-if rate is not what they test (tests/api/test_limits.py)
+        COMPUTE_RATE_PER_MIN=100_000,
+        COMPUTE_BURST=1000,
     )
     with TestClient(create_app(settings)) as c:
+        # start-up loads (or first computes) the version in the background: wait for it, as /ready would
+        assert c.app.state.service.wait_started(START_TIMEOUT_S), "the in-process app did not become ready"
         yield c
 
 
@@ -139,7 +176,7 @@ def browser():
     downloads = Path(profile) / "downloads"
     downloads.mkdir()
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.downloads = downloads  # type: ignore[attr-defined]
+    driver.downloads = downloads
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)

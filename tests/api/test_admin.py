@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def replicas(tmp_path_factory):
         "SCHEDULER_ENABLED": "true",
         "REFRESH_CRON": "0 0 1 1 *",
         "MONTE_CARLO_PATHS": "500",
+        "REFRESH_ALLOWED_SOURCES": tempfile.gettempdir(),
     }
     a, base_a = start_server(env)
     b, base_b = start_server({**env, "REFRESH_ON_START": "false"})

@@ -204,3 +204,27 @@ def test_drivers_json_has_every_driver_with_bands_and_the_table_names_history():
     assert "Last history year" in table.stdout
     assert "ev_car_sales.BEV 2025" in table.stdout
     assert run("drivers", "--scenario", "nope").returncode == 2
+
+
+def test_csv_output_neutralises_formula_like_text(assumptions_copy):
+    import copy
+
+    import yaml
+
+    path = assumptions_copy / "scenarios.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["scenarios"]["-1+2"] = copy.deepcopy(data["scenarios"]["base"])  # a name a spreadsheet would compute
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = run(
+        "demand",
+        "--format",
+        "csv",
+        "--scenario=-1+2",
+        "--start",
+        "2030",
+        "--end",
+        "2030",
+        env={"MAGNET_FORECAST_ASSUMPTIONS": str(assumptions_copy)},
+    )
+    assert r.returncode == 0, r.stderr
+    assert set(pd.read_csv(StringIO(r.stdout))["scenario"]) == {"'-1+2"}

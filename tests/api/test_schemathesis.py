@@ -28,6 +28,7 @@ def test_every_operation_conforms_to_its_schema(server):
         try:
             check()
         except Exception as exc:  # collect every operation's failure, then report them together
-            failures[op.label] = f"{type(exc).__name__}: {exc}"[:2000]
+            causes = "; ".join(f"{type(e).__name__}: {e}" for e in getattr(exc, "exceptions", ()))
+            failures[op.label] = f"{type(exc).__name__}: {exc} {causes}"[:2000]
     assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())
     assert calls["n"] >= 5 * len(operations)  # the run really exercised the API

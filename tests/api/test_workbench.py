@@ -79,7 +79,7 @@ def test_what_if_panel_moves_demand_and_gap_and_refuses_bad_input(server, browse
     diff = browser.find_element(By.ID, "whatif-demand-diff").text
     assert diff.startswith("+") and "%" in diff
     traces = browser.execute_script("return document.getElementById('chart-whatif-demand').data.map(t => t.name)")
-    assert "what-if P5-P95" in traces and "base P5-P95" in traces
+    assert "what-if P5-P95" in traces and "uncalibrated P5-P95" in traces
     _shot(browser, "2-what-if-heavier-motors")
 
     seq = _seq(browser)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,72 +12,26 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from tests.pg import PgCluster
+
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "assumptions"
-PG_START_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError(f"PostgreSQL's {name} not found: install the Debian package 'postgresql'")
-    return found[-1]
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root; the Debian package provides the 'postgres' user.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1; yields the server URL (no database)."""
-    base = Path(tempfile.mkdtemp(prefix="magnet-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-    subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                opts,
-                "-l",
-                str(base / "log"),
-                "-w",
-                "-t",
-                str(PG_START_TIMEOUT_S),
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 shared by the session (never stopped by a test)."""
+    cluster = PgCluster().start()
     try:
-        yield url
+        yield cluster
     finally:
-        subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_cluster) -> str:
+    """The shared cluster's server URL (no database)."""
+    return pg_cluster.url
 
 
 def _new_pg_database(server: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import yaml
 
 from api.settings import Settings
 from api.store.refresh import refresh
@@ -22,7 +24,9 @@ from api.store.sources import ASSUMPTION_FILES
 from tests.api.store.conftest import BUNDLED, copy_assumptions, edit_parameter, wait_for
 
 N_PATHS = 300  # small Monte Carlo: these tests are about the store, not the bands
-SETTINGS = Settings(MONTE_CARLO_PATHS=N_PATHS)
+LEASE_S = 3  # short refresh leases: a killed holder is replaced within seconds
+SETTINGS = Settings(MONTE_CARLO_PATHS=N_PATHS, REFRESH_LEASE_S=LEASE_S)
+LOOPBACK = Settings(MONTE_CARLO_PATHS=N_PATHS, REFRESH_LEASE_S=LEASE_S, FETCH_ALLOWED_NETWORKS="127.0.0.0/8")
 
 
 def fresh_store(url: str) -> Store:
@@ -59,12 +63,8 @@ def test_a_changed_directory_becomes_active_with_a_readable_diff(store, changed_
     d = store.diff(after.short_id)
     assert d["previous"] == before.short_id
     change = next(c for c in d["changes"] if c["key"] == "ev.motor_kg.BEV")
-    assert (change["field"], change["old"], change["new"], change["source"]) == (
-        "value",
-        1.5,
-        1.6,
-        "mp_materials_10k_2024",
-    )
+    cited = yaml.safe_load((BUNDLED / "parameters.yaml").read_text())["ev.motor_kg.BEV"]["source"]
+    assert (change["field"], change["old"], change["new"], change["source"]) == ("value", 1.5, 1.6, cited)
     bundle = store.load_bundle(after.id)  # served without refitting
     assert bundle.version == after.short_id
     assert bundle.fits is not None
@@ -119,9 +119,10 @@ def _bad(kind: str, d: Path) -> str:
         return "formula-like"
     if kind == "implausible_jump":
         p = d / "series" / "wind_installations.csv"
-        good = "2024,World,onshore,106.195,"
-        assert good in p.read_text()  # the edit below must hit a row
-        p.write_text(p.read_text().replace(good, "2024,World,onshore,1061.95,"))
+        text = p.read_text()
+        row = next(line for line in text.splitlines() if line.startswith("2024,World,onshore,"))
+        value = row.split(",")[3]
+        p.write_text(text.replace(row, row.replace(f",{value},", f",{float(value) * 10},", 1)))
         return "jumps"
     raise ValueError(kind)
 
@@ -162,13 +163,17 @@ def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/manifest.json"
-        r = refresh(store, url, SETTINGS)
+        refused = refresh(store, url, SETTINGS)  # loopback is not fetched unless allowed
+        assert refused.status == "rejected" and "not allowed" in refused.reasons[0], refused
+        r = refresh(store, url, LOOPBACK)
         assert r.status == "activated", r
         assert store.active().origin == url
-        small = refresh(store, url, Settings(MONTE_CARLO_PATHS=N_PATHS, MAX_FILE_BYTES=2048))
+        small = refresh(
+            store, url, Settings(MONTE_CARLO_PATHS=N_PATHS, MAX_FILE_BYTES=2048, FETCH_ALLOWED_NETWORKS="127.0.0.1/32")
+        )
         assert small.status == "rejected"
         assert "limit" in small.reasons[0]
-        missing = refresh(store, url.replace("manifest.json", "nothing.json"), SETTINGS)
+        missing = refresh(store, url.replace("manifest.json", "nothing.json"), LOOPBACK)
         assert missing.status == "rejected"
         assert "404" in missing.reasons[0]
     finally:
@@ -178,7 +183,7 @@ def test_an_http_source_served_on_loopback(store, changed_dir, tmp_path):
 def _cli_refresh(db_url: str, source: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "refresh", "--source", str(source)],
-        env={**os.environ, "DATABASE_URL": db_url, **(env or {})},
+        env={**os.environ, "DATABASE_URL": db_url, "REFRESH_LEASE_S": str(LEASE_S), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -327,8 +332,12 @@ def test_a_tampered_forecast_is_rebuilt_from_the_version_files_when_served(store
     _set_row_bundle(store, b"garbage")
     service = _service(store_url(store), refresh_on_start=False)
     service.start()
-    assert service.state.bundle.version == active.short_id
-    assert store.load_bundle(active.id).version == active.short_id  # the rebuilt archive was saved
+    try:
+        assert service.wait_started(300)
+        assert service.state.bundle.version == active.short_id
+        assert store.load_bundle(active.id).version == active.short_id  # the rebuilt archive was saved
+    finally:
+        service.stop()
 
 
 def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
@@ -340,6 +349,7 @@ def _service(db_url: str, refresh_on_start: bool, source: Path = BUNDLED):
 
     settings = Settings(
         DATABASE_URL=db_url,
+        REFRESH_LEASE_S=LEASE_S,
         REFRESH_ON_START=refresh_on_start,
         SCHEDULER_ENABLED=False,
         MONTE_CARLO_PATHS=N_PATHS,
@@ -365,16 +375,19 @@ def test_a_stored_forecast_of_an_older_format_is_rebuilt_when_served(store):
         store.load_bundle(active.id)
     service = _service(store_url(store), refresh_on_start=False)
     service.start()
+    assert service.wait_started(300)
     assert service.state.bundle.version == active.short_id
     assert service.state.bundle.format == BUNDLE_FORMAT
     assert store.load_bundle(active.id).format == BUNDLE_FORMAT  # saved: other replicas need not rebuild
 
 
-def test_an_active_version_this_code_cannot_read_stops_start_up_with_the_remedy(store):
+def test_an_active_version_this_code_cannot_read_is_not_served_and_ready_says_the_remedy(store):
     _strip_file(store, "active", "series/ev_commercial_sales.csv")
     _age_bundle(store)
-    with pytest.raises(RuntimeError, match=r"older assumptions format.*REFRESH_ON_START=true"):
-        _service(store_url(store), refresh_on_start=False).start()
+    service = _service(store_url(store), refresh_on_start=False)
+    service.start()
+    assert not service.wait_started(120)
+    assert re.search(r"older assumptions format.*REFRESH_ON_START=true", service.problem), service.problem
 
 
 def test_start_up_with_refresh_replaces_an_unreadable_active_version(store, changed_dir):
@@ -384,6 +397,7 @@ def test_start_up_with_refresh_replaces_an_unreadable_active_version(store, chan
     _age_bundle(store)
     service = _service(store_url(store), refresh_on_start=True, source=changed_dir)
     service.start()
+    assert service.wait_started(300)
     assert store.active().id != old.id
     assert service.state.bundle.version == store.active().short_id
 
