@@ -113,10 +113,12 @@ def risked_native(
 ) -> np.ndarray:
     """Expected output of one project [t/yr, project unit]; with online/delay arrays, one row per path.
 
-    History years give the published output. After the last one, the site's observed utilisation
-    moves to the mature level. Expansions of a site with history count only if they start after its
-    last published year (the history is the site's total). Without history: probability (or the
-    path's online draw) x nameplate ramp from the delayed start x utilisation ramp.
+    History years give the published output. Before the first one, a plant that was already running
+    (from its first year, ramped) works at the utilisation of its first published year. After the
+    last one, the site's observed utilisation moves to the mature level. Expansions of a site with
+    history count only if they start after its last published year (the history is the site's
+    total). Without history: probability (or the path's online draw) x nameplate ramp from the
+    delayed start x utilisation ramp.
     """
     util = Utilisation.of(params)
     prob, mean_delay = risk(params, p.status, p.financing)
@@ -131,8 +133,16 @@ def risked_native(
         capacity_now = site_capacity(p, a.projects, last)
         level = min(own[last] / capacity_now, 1.0) if capacity_now > 0 else 0.0
         future = util.path(years, last, level) * np.array([site_capacity(p, a.projects, int(y)) for y in years])
+        first = min(own)
+        capacity_first = site_capacity(p, a.projects, first)
+        level_first = min(own[first] / capacity_first, 1.0) if capacity_first > 0 else 0.0
+        before = (
+            level_first
+            * np.array([site_capacity(p, a.projects, int(y)) for y in years])
+            * ramp(years, p.first_year, p.years_to_full)
+        )
         hist = np.array([own.get(int(y), 0.0) for y in years])
-        out = zeros + np.where(years <= last, hist, future) * (years >= min(own))
+        out = zeros + np.where(years < first, before, np.where(years <= last, hist, future))
     elif p.capacity is None or (site and p.first_year <= max(site)):
         out = zeros  # undisclosed, or part of a site whose published output the base row carries
     else:

@@ -96,6 +96,15 @@ def test_lynas_malaysia_output_history_is_published_output(assumptions, params):
     np.testing.assert_allclose(up, [0, 0])  # the site's history already holds it
 
 
+def test_a_running_plant_counts_before_its_first_published_year_at_that_year_s_utilisation(assumptions, params):
+    """Lynas Malaysia ran from 2012; its output is published from FY20: earlier years are not zero."""
+    h = output_history(assumptions)["lynas_malaysia"]
+    first = min(h)
+    years = np.array([2011, first - 1, first, 2022])
+    out = risked_native(_by_id(assumptions, "lynas_malaysia"), assumptions, params, years, output_history(assumptions))
+    np.testing.assert_allclose(out, [0.0, h[first], h[first], h[2022]])
+
+
 def test_lynas_heavy_rare_earths_operate_since_2025(assumptions):
     dy, tb = _by_id(assumptions, "lynas_malaysia_dy"), _by_id(assumptions, "lynas_malaysia_tb")
     assert dy.status == tb.status == "operating" and dy.first_year == tb.first_year == 2025
@@ -376,7 +385,8 @@ def test_output_for_a_missing_project_is_named(assumptions_copy):
     msgs = _write(
         assumptions_copy, "supply/output.csv", lambda lines: [*lines, "nowhere,2024,1,t_NdPr_oxide,mp_2024_results,"]
     )
-    assert any("supply/output.csv: row 9.id: unknown project id 'nowhere'" in m for m in msgs), msgs
+    row = len((assumptions_copy / "supply/output.csv").read_text().splitlines())  # the line of the added row
+    assert any(f"supply/output.csv: row {row}.id: unknown project id 'nowhere'" in m for m in msgs), msgs
 
 
 def test_duplicate_project_id_names_both_rows(assumptions_copy):
