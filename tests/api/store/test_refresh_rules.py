@@ -33,7 +33,7 @@ def _edit_model(d: Path, **calibration) -> None:
 
 def test_a_calibration_that_misses_its_target_is_flagged_by_default_and_refused_on_request(store, tmp_path):
     d = copy_assumptions(tmp_path / "nocal")
-    _edit_model(d, parameters=[])  # nothing may move: the target cannot be met
+    _edit_model(d, ratio=10.0)  # far beyond what the sourced ranges and the history allow (about 4.4)
     refused = refresh(store, str(d), Settings(MONTE_CARLO_PATHS=N_PATHS, CALIBRATION_MISS="reject"))
     assert refused.status == "rejected"
     assert any("calibration misses its target" in r for r in refused.reasons), refused.reasons
