@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
 
 from tests.pg import PgCluster
 
@@ -34,20 +32,11 @@ def pg_server(pg_cluster) -> str:
     return pg_cluster.url
 
 
-def _new_pg_database(server: str) -> str:
-    name = "t_" + uuid.uuid4().hex[:12]
-    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"{server}/{name}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    return _new_pg_database(request.getfixturevalue("pg_server"))
+    return request.getfixturevalue("pg_cluster").new_database()
 
 
 def copy_assumptions(dst: Path) -> Path:
