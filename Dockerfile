@@ -13,6 +13,7 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY forecast ./forecast
 COPY api ./api
+COPY magnet_forecast ./magnet_forecast
 # The assumptions go into the wheel as package data (forecast/assumptions): the installed package is self-contained.
 COPY assumptions ./assumptions
 # plotly is needed only for its bundled plotly.min.js: copy the file next to the app, drop the package.

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -54,3 +55,12 @@ def test_compose_runs_two_replicas_on_postgres_with_health_gated_start():
         assert s["depends_on"]["db"]["condition"] == "service_healthy"
         assert s["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
     assert "pgdata" in compose["volumes"]
+
+
+def test_the_build_stage_copies_every_top_level_package_the_wheel_installs():
+    """`pip install .` in the image needs each package pyproject.toml lists (a missing one fails the build)."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed, mapped = setuptools["packages"], setuptools.get("package-dir", {})
+    top_level = {name.split(".")[0] for name in listed if name not in mapped}
+    copied = set(re.findall(r"^COPY (\S+) \./\S+$", DOCKERFILE, re.M))
+    assert top_level <= copied, f"not copied into the build stage: {sorted(top_level - copied)}"
