@@ -27,7 +27,7 @@ run: $(STAMP)  ## print the base-scenario demand table
 
 test: $(STAMP)  ## install the system packages the tests drive, lint, type-check, check layers, run every test
 	bash scripts/install-system-deps.sh
-	$(BIN)/ruff check forecast api tests benchmarks
+	$(BIN)/ruff check forecast api magnet_forecast tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest

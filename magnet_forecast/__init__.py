@@ -41,6 +41,7 @@ from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import driver_quantile_table, quantile_table
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
+from forecast.sensitivity import sensitivity as sensitivity_table
 from forecast.supply import stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
@@ -378,23 +379,16 @@ def sensitivity(
 ) -> pd.DataFrame:
     """What drives demand: each uncertain input swept over its range, with Sobol indices.
 
-    Available when the model has a sensitivity analysis (``forecast.sensitivity``); otherwise
-    raises ``NotImplementedError`` naming what is missing.
-
     Returns
     -------
     DataFrame
         ``name, unit, low_value, high_value, output_low, output_high, S1, ST ...`` for ``output``
-        (``total`` NdFeB [t_magnet, finished] or an element's primary oxide) in ``year``.
+        (``total`` NdFeB [t_magnet, finished] or an element's primary oxide) in ``year``; the same
+        table as ``GET /v1/sensitivity`` (one-at-a-time sweep over each sourced range, first-order
+        and total Sobol indices from SALib).
     """
-    try:
-        from forecast import sensitivity as sensitivity_module  # type: ignore[attr-defined]
-    except ImportError:
-        raise NotImplementedError(
-            "this version of the model has no sensitivity analysis (forecast.sensitivity)"
-        ) from None
     p = _prepared(assumptions)
-    table = sensitivity_module.sensitivity(p.fitted, _params(p, scenario), scenario, (year,))
+    table = sensitivity_table(p.fitted, _params(p, scenario), scenario, (year,))
     return table[table["output"] == output].reset_index(drop=True)
 
 

@@ -61,15 +61,12 @@ def test_load_assumptions_reads_another_directory(assumptions_copy):
     assert mf.version(a) == mf.version()
 
 
-def test_sensitivity_is_offered_when_the_model_has_it():
-    try:
-        import forecast.sensitivity  # noqa: F401
-    except ImportError:
-        with pytest.raises(NotImplementedError, match="sensitivity"):
-            mf.sensitivity()
-    else:
-        s = mf.sensitivity(year=2040)
-        assert {"name", "output_low", "output_high"} <= set(s.columns)
+def test_sensitivity_ranks_every_input_by_its_swing_in_the_year_asked():
+    s = mf.sensitivity(year=2040, output="NdPr")
+    assert {"name", "unit", "low_value", "high_value", "output_low", "output_high", "S1", "ST"} <= set(s.columns)
+    assert set(s["year"]) == {2040} and set(s["output"]) == {"NdPr"}
+    swing = (s["output_high"] - s["output_low"]).abs().to_numpy()
+    assert len(swing) > 10 and (swing >= 0).all()
 
 
 def test_example_notebook_runs():
