@@ -19,7 +19,7 @@ NDPR: tuple[str, str] = ("Nd", "Pr")
 
 def ndpr_fraction(params: ParamSet, grade: str, years: np.ndarray) -> np.ndarray:
     """Nd + Pr mass fraction of a magnet grade [-]."""
-    return sum(P.value(params, f"composition.{grade}.{el}", years) for el in NDPR)
+    return np.sum([P.value(params, f"composition.{grade}.{el}", years) for el in NDPR], axis=0)
 
 
 def ndpr_oxide_per_metal(params: ParamSet, elements: dict[str, Element], grade: str, years: np.ndarray) -> np.ndarray:

@@ -314,8 +314,8 @@ def commercial_sales_arrays(history: pd.DataFrame, params: ParamSet, years: np.n
         anchors = params[f"drivers.ev_commercial_sales.{mode}"].trajectory or {}
         projected = anchored_path(observed, anchors, years) * multiplier
         is_hist = np.array([int(y) in observed for y in years], dtype=bool)
-        history = np.array([observed.get(int(y), 0.0) for y in years], dtype=float)
-        out[mode] = (np.where(is_hist, history, projected), is_hist)
+        observed_t = np.array([observed.get(int(y), 0.0) for y in years], dtype=float)
+        out[mode] = (np.where(is_hist, observed_t, projected), is_hist)
     return out
 
 

@@ -191,7 +191,7 @@ def gap_for_params(
                     }
                 )
             for s in (*CHAIN, "recycling", "chain"):
-                v = {"recycling": recycled, "chain": out}.get(s, ndfeb.get(s))
+                v = {"recycling": recycled, "chain": out}.get(s, ndfeb[s] if s in ndfeb else np.zeros(years.shape))
                 for material, factor in (("NdFeB", 1.0), ("NdPr", ox_per_magnet)):
                     supply_rows.append(
                         pd.DataFrame(

@@ -82,8 +82,8 @@ def end_use_check(a: Assumptions, params: ParamSet) -> pd.DataFrame:
     magnet = demand[(demand["material"] == "NdFeB") & (demand["unit"] == "t_magnet")]
     by = magnet.set_index(["basis", "segment", "year"])["value"]
     model = [
-        float(sum(by.loc[(row.basis, seg, int(row.year))] for seg in str(row.segments).split("+")))
-        for row in uses.itertuples()
+        float(sum(by.loc[(str(basis), seg, int(str(year)))] for seg in str(segments).split("+")))
+        for basis, segments, year in zip(uses["basis"], uses["segments"], uses["year"], strict=True)
     ]
     out = uses.assign(model_t=model, published_t=uses["value"].astype(float))
     out["error"] = out["model_t"] / out["published_t"] - 1.0

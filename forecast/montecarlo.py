@@ -158,7 +158,7 @@ def _finished(material: str, basis: str, unit: str) -> bool:
 
 def with_totals(series: Mapping[Key, np.ndarray], dtype: type = DTYPE) -> dict[Key, np.ndarray]:
     """Series as ``dtype`` plus a 'total' segment per (material, basis, unit)."""
-    out = {k: np.asarray(v, dtype=dtype) for k, v in series.items()}
+    out: dict[Key, np.ndarray] = {k: np.asarray(v, dtype=dtype) for k, v in series.items()}
     totals: dict[Key, np.ndarray] = {}
     for (_, material, basis, unit), v in out.items():
         key = ("total", material, basis, unit)
@@ -279,7 +279,7 @@ def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years
     no spread.
     """
     table = project_drivers(a.histories(), params, years, a.driver_trends, unit_driver_units(a))
-    arrays = {name: g["value"].to_numpy(dtype=float) for name, g in table.groupby("driver", sort=False)}
+    arrays = {str(name): g["value"].to_numpy(dtype=float) for name, g in table.groupby("driver", sort=False)}
     sigma = driver_sigmas(a, params, years)
     ceiling = driver_ceilings(arrays, params)
     names = table["driver"].to_numpy()

@@ -92,8 +92,8 @@ def output_history(a: Assumptions) -> dict[str, dict[int, float]]:
     h = a.project_output
     if h is None or h.empty:
         return out
-    for row in h.itertuples(index=False):
-        out.setdefault(str(row.id), {})[int(row.year)] = float(row.value)
+    for pid, year, value in zip(h["id"], h["year"], h["value"], strict=True):
+        out.setdefault(str(pid), {})[int(year)] = float(value)
     return out
 
 
