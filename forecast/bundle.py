@@ -83,9 +83,13 @@ def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[
 def located_output(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[str, np.ndarray]:
     """Risked output of plants outside China, at the stage where each material is measured in the balance."""
     cap = stage_capacity(a, params, years, chains=(LOCATED,))
-    cap = cap[cap["weighting"] == "risked"].set_index(["stage", "material", "year"])["value"].sort_index()
+    risked = cap[cap["weighting"] == "risked"]
     where = {"NdFeB": "magnet", "NdPr": "separation", "Dy": "separation", "Tb": "separation"}
-    return {m: cap.loc[(stage, m)].reindex(years).to_numpy() for m, stage in where.items()}
+    out = {}
+    for material, stage in where.items():
+        rows = risked[(risked["stage"] == stage) & (risked["material"] == material)]
+        out[material] = rows.set_index("year")["value"].reindex(years).to_numpy()
+    return out
 
 
 def gap_and_balance(

@@ -11,7 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -119,7 +119,7 @@ MAX_YAML_BYTES = 4 * 1024 * 1024  # a hundred times the largest bundled file
 class _PlainYamlLoader(yaml.SafeLoader):
     """YAML without anchors and aliases: every node is written out once (no exponential expansion)."""
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def,unused-ignore]
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise yaml.composer.ComposerError(
@@ -346,12 +346,25 @@ def _read_rows(root: Path, rel: str, model: type[BaseModel], problems: list[Prob
     return pd.DataFrame(rows, columns=columns), lines
 
 
+class _OutputCells(NamedTuple):
+    """One row of supply/output.csv as read (validated by OutputRow in _read_rows)."""
+
+    id: str
+    unit: str
+    year: int
+    value: float
+    note: str | None
+
+
 def _read_output(root: Path, projects: list[SupplyProject], problems: list[Problem]) -> pd.DataFrame:
     """Published yearly output per project; above the nameplate in force that year needs a note."""
     df, lines = _read_rows(root, OUTPUT_FILE, OutputRow, problems)
     by_id = {p.id: p for p in projects}
     keep = []
-    for i, row in enumerate(df.itertuples(index=False)):
+    for i, (pid, unit, year, value, note) in enumerate(
+        zip(df["id"], df["unit"], df["year"], df["value"], df["note"], strict=True)
+    ):
+        row = _OutputCells(str(pid), str(unit), int(year), float(value), note if isinstance(note, str) else None)
         where = f"row {lines[i]}"
         p = by_id.get(row.id)
         if p is None:
@@ -381,10 +394,9 @@ def _read_output(root: Path, projects: list[SupplyProject], problems: list[Probl
         keep.append(i)
     out = df.iloc[keep].reset_index(drop=True)
     dup = out.duplicated(["id", "year"], keep="first")
-    for i in np.flatnonzero(dup.to_numpy()):
-        problems.append(
-            Problem(OUTPUT_FILE, f"row {lines[keep[i]]}", f"second value for {out.loc[i, 'id']} {out.loc[i, 'year']}")
-        )
+    for k in np.flatnonzero(dup.to_numpy()).tolist():
+        second = f"second value for {out['id'].iloc[k]!s} {out['year'].iloc[k]!s}"
+        problems.append(Problem(OUTPUT_FILE, f"row {lines[keep[k]]}", second))
     return out[~dup].reset_index(drop=True)
 
 

@@ -389,6 +389,16 @@ def test_output_for_a_missing_project_is_named(assumptions_copy):
     assert any(f"supply/output.csv: row {row}.id: unknown project id 'nowhere'" in m for m in msgs), msgs
 
 
+def test_a_second_output_for_the_same_plant_and_year_is_named(assumptions_copy):
+    msgs = _write(
+        assumptions_copy,
+        "supply/output.csv",
+        lambda lines: [*lines, "lynas_malaysia,2024,5000,t_NdPr_oxide,lynas_fy25_report,"],
+    )
+    row = len((assumptions_copy / "supply/output.csv").read_text().splitlines())
+    assert any(f"supply/output.csv: row {row}: second value for lynas_malaysia 2024" in m for m in msgs), msgs
+
+
 def test_duplicate_project_id_names_both_rows(assumptions_copy):
     msgs = _write(assumptions_copy, "supply/projects.csv", lambda lines: [*lines, lines[1]])
     assert any("duplicate id 'mp_mountain_pass_mine' (first on row 2)" in m for m in msgs)
