@@ -15,13 +15,14 @@ inputs are listed by swing, largest first; otherwise in the order below.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
+from forecast import params as parameters
 from forecast.schemas import Assumptions, Parameter
 
 InputKind = Literal["value", "anchor", "path", "share"]
@@ -53,6 +54,7 @@ WHAT_IF_INPUTS: tuple[WhatIfInput, ...] = (
 )
 SENSITIVITY_YEAR = 2040
 SENSITIVITY_OUTPUT = "total"
+SHARED_GROUP = re.compile(r"^(.+)\.\* \(\d+ shared\)$")
 
 
 def _trajectory(p: Parameter) -> dict[str, float] | None:
@@ -68,7 +70,15 @@ def sensitivity_order(sensitivity: pd.DataFrame | None, scenario: str) -> dict[s
         if col in t and (t[col] == want).any():
             t = t[t[col] == want]
     swing = (t["output_high"] - t["output_low"]).abs()
-    return dict(zip(t["name"], swing, strict=True))
+    out: dict[str, float] = {}
+    for name, value in zip(t["name"], swing, strict=True):
+        shared = SHARED_GROUP.match(str(name))
+        # a group of parameters moved by one score (forecast.sensitivity names it "prefix.* (n shared)"):
+        # each member of the panel carries the group's swing
+        members = [i.name for i in WHAT_IF_INPUTS if i.name.startswith(shared.group(1) + ".")] if shared else []
+        for member in members or [str(name)]:
+            out[member] = float(value)
+    return out
 
 
 def describe_inputs(
@@ -82,7 +92,9 @@ def describe_inputs(
         if p is None:  # an assumptions set without this parameter offers one input less
             continue
         year = spec.year
-        current = float(P.at_years(p, np.array([year if year is not None else a.model.calibration.base_year]))[0])
+        current = float(
+            parameters.at_years(p, np.array([year if year is not None else a.model.calibration.base_year]))[0]
+        )
         src = a.sources.get(p.source)
         item: dict[str, Any] = {
             "name": spec.name,
@@ -107,9 +119,9 @@ def describe_inputs(
             "group_values": None,
         }
         if item["kind"] == "share":
-            members = P.share_groups(list(params)).get(spec.name.rsplit(".", 1)[0], [])
+            members = parameters.share_groups(list(params)).get(spec.name.rsplit(".", 1)[0], [])
             item["group"] = {m: _trajectory(params[m]) or {str(year): params[m].value} for m in members}
             at = np.array([year])
-            item["group_values"] = {m: float(P.at_years(params[m], at)[0]) for m in members}
+            item["group_values"] = {m: float(parameters.at_years(params[m], at)[0]) for m in members}
         out.append((-(swing.get(spec.name) or 0.0), i, item))
     return [item for *_, item in sorted(out, key=lambda t: (t[0], t[1]))]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
-from forecast import recycling as R
+from forecast import params as parameters
+from forecast import recycling
 from forecast.basis import finished_per_alloy, to_finished
 from forecast.conversions import ndpr_fraction, ndpr_oxide_per_magnet
 from forecast.params import ParamSet
@@ -79,7 +79,7 @@ def china_supply_table(a: Assumptions, params: ParamSet, years: np.ndarray) -> p
     c = a.china_supply
     for stage, material, growth in CHINA_SERIES:
         rows = c[(c["stage"] == stage) & (c["material"] == material)]
-        value, kind = _projected(rows.set_index("year")["value"], P.value(params, growth, years), years)
+        value, kind = _projected(rows.set_index("year")["value"], parameters.value(params, growth, years), years)
         unit = "t_NdFeB_magnet" if material == "NdFeB" else "t_REO"
         frames.append(
             pd.DataFrame(
@@ -117,8 +117,8 @@ def china_by_material(a: Assumptions, params: ParamSet, years: np.ndarray) -> di
     mag = t[t["stage"] == "magnet"].set_index("year")
     out = {"NdFeB": (mag["value_t"].reindex(years).to_numpy(), mag["kind"].reindex(years).to_numpy())}
     for material, key in (("NdPr", "ndpr"), ("Dy", "dy"), ("Tb", "tb")):
-        quota_share = P.value(params, f"china.{key}_share_of_separated", years)
-        imported_share = P.value(params, f"china.{key}_share_of_imported_feed", years)
+        quota_share = parameters.value(params, f"china.{key}_share_of_separated", years)
+        imported_share = parameters.value(params, f"china.{key}_share_of_imported_feed", years)
         out[material] = (sep * quota_share + imported * imported_share, kind)
     return out
 
@@ -143,7 +143,9 @@ def recycled_by_material(
     """
     magnet_yield = finished_per_alloy(params, years)
     finished = to_finished(world_blanks_t, params, "blank", years)
-    swarf_alloy = R.scrap_recycled_t(finished, magnet_yield, P.value(params, "recycling.scrap_recovery_rate", years))
+    swarf_alloy = recycling.scrap_recycled_t(
+        finished, magnet_yield, parameters.value(params, "recycling.scrap_recovery_rate", years)
+    )
     magnet_eq = swarf_alloy * magnet_yield + world_eol_t
     ndpr = magnet_eq * ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
     return {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
+from forecast import params as parameters
 from forecast.backtest import DriverFits, driver_trends
 from forecast.balance import balance_table, china_supply_table
 from forecast.calibration import CalibrationResult, calibrate
@@ -73,7 +73,7 @@ def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[
     first = min(a.model.horizon.stock_first_year, int(years.min()))
     all_demand = demand_for_params(a, params, np.arange(first, years.max() + 1))
     materials = demand_by_material(
-        all_demand[all_demand["year"].isin(years)], P.value(params, "demand.ex_china_share", years), years
+        all_demand[all_demand["year"].isin(years)], parameters.value(params, "demand.ex_china_share", years), years
     )
     eol_ex = eol_recyclable_t(a, params, all_demand, years)
     eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")

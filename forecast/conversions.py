@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecast import params as P
+from forecast import params as parameters
 from forecast.basis import finished_per_alloy
 from forecast.composition import oxide_per_metal
 from forecast.params import ParamSet
@@ -19,20 +19,20 @@ NDPR: tuple[str, str] = ("Nd", "Pr")
 
 def ndpr_fraction(params: ParamSet, grade: str, years: np.ndarray) -> np.ndarray:
     """Nd + Pr mass fraction of a magnet grade [-]."""
-    return np.sum([P.value(params, f"composition.{grade}.{el}", years) for el in NDPR], axis=0)
+    return np.sum([parameters.value(params, f"composition.{grade}.{el}", years) for el in NDPR], axis=0)
 
 
 def ndpr_oxide_per_metal(params: ParamSet, elements: dict[str, Element], grade: str, years: np.ndarray) -> np.ndarray:
     """t NdPr oxide per t NdPr metal, weighted by the grade's Nd:Pr ratio [-]."""
-    o = P.scalar(params, "chem.atomic_weight.O")
-    fr = {el: P.value(params, f"composition.{grade}.{el}", years) for el in NDPR}
-    fac = {el: oxide_per_metal(elements[el], P.scalar(params, f"chem.atomic_weight.{el}"), o) for el in NDPR}
+    o = parameters.scalar(params, "chem.atomic_weight.O")
+    fr = {el: parameters.value(params, f"composition.{grade}.{el}", years) for el in NDPR}
+    fac = {el: oxide_per_metal(elements[el], parameters.scalar(params, f"chem.atomic_weight.{el}"), o) for el in NDPR}
     return (fr["Nd"] * fac["Nd"] + fr["Pr"] * fac["Pr"]) / (fr["Nd"] + fr["Pr"])
 
 
 def magnet_per_ndpr_oxide(params: ParamSet, elements: dict[str, Element], grade: str, years: np.ndarray) -> np.ndarray:
     """t finished magnet per t NdPr oxide [-]: reduce (process yield), alloy, sinter (magnet yield)."""
-    metal = P.value(params, "refining.oxide_to_metal_yield", years) / ndpr_oxide_per_metal(
+    metal = parameters.value(params, "refining.oxide_to_metal_yield", years) / ndpr_oxide_per_metal(
         params, elements, grade, years
     )
     return metal / ndpr_fraction(params, grade, years) * finished_per_alloy(params, years)
@@ -69,11 +69,11 @@ def magnet_equivalent_per_unit(
         share = (
             ndpr_share_of_treo
             if ndpr_share_of_treo is not None
-            else P.scalar(params, "supply.ndpr_share_of_treo.default")
+            else parameters.scalar(params, "supply.ndpr_share_of_treo.default")
         )
         return share * magnet_per_ndpr_oxide(params, elements, grade, years)
     if unit == "t_magnet_feed":
-        return P.value(params, "recycling.recovery_yield", years)
+        return parameters.value(params, "recycling.recovery_yield", years)
     if unit in ("t_Dy_oxide", "t_Tb_oxide"):
         return np.zeros(years.shape)
     raise ValueError(f"unknown supply unit {unit!r}")
@@ -87,10 +87,10 @@ def element_oxide_per_magnet(
     NdPr is :func:`ndpr_oxide_per_magnet`; this gives Dy and Tb (or Nd, Pr alone) on the same basis:
     mass fraction / magnet yield / reduction yield x oxide per metal.
     """
-    o = P.scalar(params, "chem.atomic_weight.O")
-    factor = oxide_per_metal(elements[element], P.scalar(params, f"chem.atomic_weight.{element}"), o)
-    frac = P.value(params, f"composition.{grade}.{element}", years)
+    o = parameters.scalar(params, "chem.atomic_weight.O")
+    factor = oxide_per_metal(elements[element], parameters.scalar(params, f"chem.atomic_weight.{element}"), o)
+    frac = parameters.value(params, f"composition.{grade}.{element}", years)
     if element in ("Dy", "Tb"):
-        frac = frac * P.value(params, "composition.heavy_re_factor", years)
-    yields = finished_per_alloy(params, years) * P.value(params, "refining.oxide_to_metal_yield", years)
+        frac = frac * parameters.value(params, "composition.heavy_re_factor", years)
+    yields = finished_per_alloy(params, years) * parameters.value(params, "refining.oxide_to_metal_yield", years)
     return frac / yields * factor

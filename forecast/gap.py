@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
-from forecast import recycling as R
+from forecast import params as parameters
+from forecast import recycling
 from forecast.basis import finished_per_alloy, to_finished
 from forecast.conversions import ndpr_oxide_per_magnet
 from forecast.params import ParamSet
@@ -108,19 +108,23 @@ def eol_recyclable_t(
         mag = mag[mag["region"] == region]
         share = np.ones(all_years.shape)
     else:
-        share = np.ones(all_years.shape) if region == "world" else P.value(params, "demand.ex_china_share", all_years)
+        share = (
+            np.ones(all_years.shape)
+            if region == "world"
+            else parameters.value(params, "demand.ex_china_share", all_years)
+        )
     eol = np.zeros(all_years.shape)
     for seg, grp in mag.groupby("segment"):
         inflow = grp.set_index("year")["value"].reindex(all_years, fill_value=0.0).to_numpy() * share
-        eol += R.eol_outflow(
+        eol += recycling.eol_outflow(
             inflow,
-            P.scalar(params, f"lifetime.{seg}.mean_years"),
-            P.scalar(params, f"lifetime.{seg}.sd_years"),
+            parameters.scalar(params, f"lifetime.{seg}.mean_years"),
+            parameters.scalar(params, f"lifetime.{seg}.sd_years"),
         )
-    return R.recycled_t(
+    return recycling.recycled_t(
         eol[years - first],
-        P.value(params, "recycling.eol_collection_rate", years),
-        P.value(params, "recycling.recovery_yield", years),
+        parameters.value(params, "recycling.eol_collection_rate", years),
+        parameters.value(params, "recycling.recovery_yield", years),
     )
 
 
@@ -157,7 +161,7 @@ def gap_for_params(
     magnet-equivalent outside China per year [t/yr] (from :func:`eol_recyclable_t`).
     """
     magnet_yield = finished_per_alloy(params, years)
-    scrap_rate = P.value(params, "recycling.scrap_recovery_rate", years)
+    scrap_rate = parameters.value(params, "recycling.scrap_recovery_rate", years)
     cap = stage_capacity(a, params, years)
     idx = cap.set_index(["chain", "material", "stage", "weighting", "year"])["value"].sort_index()
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
@@ -175,7 +179,7 @@ def gap_for_params(
             ndfeb = {s: idx.loc[(chain, "NdFeB", s, w)].reindex(years).to_numpy() for s in (*CHAIN, "recycling")}
             produced = np.minimum(ndfeb["magnet"], demand_ex)  # blanks, as magnet plants count them
             finished = to_finished(produced, params, "blank", years)
-            available = eol_t + R.scrap_recycled_t(finished, magnet_yield, scrap_rate)
+            available = eol_t + recycling.scrap_recycled_t(finished, magnet_yield, scrap_rate)
             recycled = np.minimum(available, ndfeb["recycling"])
             chain_in = {**ndfeb, "mine": ndfeb["mine"] + recycled}
             out, bind = chain_output(chain_in)

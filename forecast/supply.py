@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast import params as P
+from forecast import params as parameters
 from forecast.conversions import magnet_equivalent_per_unit, ndpr_oxide_per_magnet
 from forecast.params import ParamSet
 from forecast.schemas import CHAIN_STAGES, TREO_UNITS, Assumptions, SupplyProject
@@ -55,11 +55,11 @@ def risk(params: ParamSet, status: str, financing: str = "none") -> tuple[float,
     A project not yet under construction counts at the higher probability (and shorter delay) of its
     status and its financing stage: a conditional loan or an FID moves it along, a status never drops.
     """
-    prob = P.scalar(params, f"supply.status.{status}.probability")
-    delay = P.scalar(params, f"supply.status.{status}.delay_years")
+    prob = parameters.scalar(params, f"supply.status.{status}.probability")
+    delay = parameters.scalar(params, f"supply.status.{status}.delay_years")
     if status in PRE_BUILD:
-        prob = max(prob, P.scalar(params, f"supply.financing.{financing}.probability"))
-        delay = min(delay, P.scalar(params, f"supply.financing.{financing}.delay_years"))
+        prob = max(prob, parameters.scalar(params, f"supply.financing.{financing}.probability"))
+        delay = min(delay, parameters.scalar(params, f"supply.financing.{financing}.delay_years"))
     return prob, delay
 
 
@@ -74,9 +74,9 @@ class Utilisation:
     @classmethod
     def of(cls, params: ParamSet) -> Utilisation:
         return cls(
-            P.scalar(params, "supply.utilisation.first_year"),
-            P.scalar(params, "supply.utilisation.mature"),
-            P.scalar(params, "supply.utilisation.years_to_mature"),
+            parameters.scalar(params, "supply.utilisation.first_year"),
+            parameters.scalar(params, "supply.utilisation.mature"),
+            parameters.scalar(params, "supply.utilisation.years_to_mature"),
         )
 
     def path(self, years: np.ndarray, start_year: float | np.ndarray, start_level: float) -> np.ndarray:

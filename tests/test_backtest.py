@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import forecast.backtest as B
 from forecast import backtest
 from forecast.backtest import Series, backtest_series, combine, ensemble_weights, ev_sales_cap, skill
 
@@ -187,7 +186,7 @@ def test_a_backtest_row_is_widened_only_with_errors_seen_by_its_origin():
 
 def test_model_driver_projections_carry_their_widening_and_stay_ordered(driver_fits, assumptions):
     cap = ev_sales_cap(assumptions.parameters)
-    for name in B.MODEL_DRIVERS.values():
+    for name in backtest.MODEL_DRIVERS.values():
         assert all(k >= 1.0 for k in driver_fits.interval_factors[name].values())
         p = driver_fits.projections[driver_fits.projections["series"] == name]
         assert (p["lo_95"] <= p["lo_80"] + 1e-9).all()

@@ -92,7 +92,7 @@ def test_every_published_check_cites_a_known_source(published_checks, assumption
 
 def _modelled(assumptions, params, balance, year: int, material: str, line: str) -> float:
     """The model's figure comparable with a published check line."""
-    from forecast import params as P
+    from forecast import params as parameters
     from forecast.balance import china_supply_table
 
     years = np.array([year])
@@ -100,9 +100,9 @@ def _modelled(assumptions, params, balance, year: int, material: str, line: str)
     t = china_supply_table(assumptions, params, years).set_index("stage")["value_t"]
     key = {"NdPr": "ndpr", "Dy": "dy", "Tb": "tb"}[material]
     if line == "china_quota":
-        return float(t["separation"] * P.value(params, f"china.{key}_share_of_separated", years)[0])
+        return float(t["separation"] * parameters.value(params, f"china.{key}_share_of_separated", years)[0])
     if line == "china_imported":
-        return float(t["imported_feed"] * P.value(params, f"china.{key}_share_of_imported_feed", years)[0])
+        return float(t["imported_feed"] * parameters.value(params, f"china.{key}_share_of_imported_feed", years)[0])
     if line == "china_with_recycled":
         return float(row["china_t"] + row["recycled_t"])
     if line == "recycled":
@@ -127,7 +127,7 @@ def test_china_separates_imported_feed_on_top_of_its_quota(assumptions, params, 
     t = china_supply_table(assumptions, params, np.array([2023])).set_index("stage")["value_t"]
     ndpr = balance[(balance["year"] == 2023) & (balance["material"] == "NdPr")].iloc[0]
     assert t["imported_feed"] > 0
-    from forecast import params as P
+    from forecast import params as parameters
 
-    quota_only = t["separation"] * P.value(params, "china.ndpr_share_of_separated", np.array([2023]))[0]
+    quota_only = t["separation"] * parameters.value(params, "china.ndpr_share_of_separated", np.array([2023]))[0]
     assert ndpr["china_t"] > quota_only
