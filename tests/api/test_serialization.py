@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from api.serialization import (
     manifest_of,
 )
 from forecast.bundle import build_bundle
+from tests.payloads import file_creating_pickle
 
 N_PATHS = 200
 
@@ -76,9 +76,11 @@ def test_an_archive_names_its_kind_and_format(driver_fits):
     assert m["tables"] == sorted(FITS_TABLES)
 
 
-def test_a_pickle_is_refused_not_loaded(driver_fits):
+def test_a_pickle_is_refused_not_loaded(tmp_path):
+    marker = tmp_path / "ran"
     with pytest.raises(ArchiveError, match="not a zip archive"):
-        load_fits(pickle.dumps(driver_fits))
+        load_fits(file_creating_pickle(marker))
+    assert not marker.exists()
 
 
 def test_a_table_missing_a_column_is_refused_naming_it(driver_fits):
@@ -115,15 +117,7 @@ def test_the_fit_cache_writes_an_archive_and_reads_it_back(assumptions, driver_f
 def test_a_tampered_fit_cache_file_is_refused_naming_the_file(assumptions, tmp_path):
     path = _cache_file(assumptions, tmp_path)
     marker = tmp_path / "ran"
-    path.write_bytes(pickle.dumps(_Exploit(marker)))
+    path.write_bytes(file_creating_pickle(marker))
     with pytest.raises(FitCacheError, match=f"fit cache {path}: not a zip archive"):
         load_or_fit(assumptions, tmp_path)
     assert not marker.exists()
-
-
-class _Exploit:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))

@@ -22,6 +22,7 @@ from api.store.refresh import refresh
 from api.store.repository import Store
 from api.store.sources import ASSUMPTION_FILES
 from tests.api.store.conftest import BUNDLED, copy_assumptions, edit_parameter, wait_for
+from tests.payloads import file_creating_pickle
 
 N_PATHS = 300  # small Monte Carlo: these tests are about the store, not the bands
 LEASE_S = 3  # short refresh leases: a killed holder is replaced within seconds
@@ -282,23 +283,11 @@ def _age_bundle(store: Store) -> None:
     _rewrite_bundle(store, edit)
 
 
-class _Exploit:
-    """A pickle that creates a file when unpickled: what a writable row could smuggle in."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
 def test_a_pickle_in_the_forecast_column_is_refused_never_run(store, tmp_path):
-    import pickle
-
     from api.store.repository import InvalidBundle
 
     marker = tmp_path / "ran"
-    _set_row_bundle(store, pickle.dumps(_Exploit(marker)))
+    _set_row_bundle(store, file_creating_pickle(marker))
     with pytest.raises(InvalidBundle, match="not a zip archive"):
         store.load_bundle(store.active().id)
     assert not marker.exists()
