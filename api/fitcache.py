@@ -16,6 +16,7 @@ from pathlib import Path
 from api.serialization import ArchiveError, OutdatedFormat, dump_fits, load_fits
 from api.settings import get_settings
 from forecast.backtest import DriverFits, fit_drivers
+from forecast.params import PARAMETERS
 from forecast.progress import ProgressFn, silent
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import SERIES, Assumptions
@@ -37,10 +38,9 @@ def fit_code_version() -> str:
     return h.hexdigest()[:12]
 
 
-DRIVER_PARAMETERS: tuple[str, ...] = (
-    "drivers.car_sales.anchors",
-    "drivers.ev_share.saturation",
-    "drivers.wind_cap_gw_per_yr",
+# The parameters the backtest reads, from the registry (caps and the car market the fits depend on)
+DRIVER_PARAMETERS: tuple[str, ...] = tuple(
+    spec.pattern for spec in PARAMETERS if "backtest" in spec.read_by and "{" not in spec.pattern
 )
 
 
