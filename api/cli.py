@@ -29,7 +29,7 @@ from api.workbook import write_workbook
 from forecast.backtest import DriverFits, with_fitted_drivers
 from forecast.balance import BALANCE_MATERIALS
 from forecast.bundle import ForecastBundle, build_bundle, gap_and_balance
-from forecast.calibration import CalibrationResult, calibrate
+from forecast.calibration import CalibrationResult, band_parameters, calibrate
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
 from forecast.hindcast import hindcast as hindcast_report
@@ -222,7 +222,7 @@ def demand(
     years = horizon_years(a, s, e)
     df = select_basis(forecast_scenario(a, scenario, cal.calibrated, years), basis.value)
     if quantiles:
-        params = resolve_parameters(a, scenario, cal.calibrated)
+        params = band_parameters(a, cal, scenario)
         with reporter("Monte Carlo", _State.quiet) as progress:
             progress(f"{paths} paths, scenario {scenario}", 0, 1)
             q = quantile_table(a, params, scenario, years, paths, seed)

@@ -36,6 +36,7 @@ from api.schemas import (
 from api.state import ForecastState, Rendered, Served
 from forecast.balance import BALANCE_MATERIALS
 from forecast.bundle import ForecastBundle, gap_and_balance, scenario_table
+from forecast.calibration import band_parameters
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
 from forecast.model import demand_for_params
@@ -626,7 +627,8 @@ def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
     dem = demand_for_params(a2, params, years)
     dem.insert(1, "scenario", body.scenario)
     if body.quantiles:
-        dem = with_bands(a2, params, body.scenario, dem, body.basis, settings.what_if_paths)
+        drawn = band_parameters(a, b.calibration, body.scenario, body.overrides, params)
+        dem = with_bands(a2, drawn, body.scenario, dem, body.basis, settings.what_if_paths)
     gp, _ = gap_and_balance(a2, params, body.scenario, years, quantiles=False)
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()

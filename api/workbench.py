@@ -32,6 +32,7 @@ from api.state import Rendered
 from api.whatif import describe_inputs
 from api.workbook import XLSX_MEDIA_TYPE, workbook_bytes, workbook_filename
 from forecast.bundle import gap_and_balance
+from forecast.calibration import band_parameters
 from forecast.compare import compare_table, gap_compare_table
 from forecast.model import demand_for_params
 from forecast.montecarlo import QUANTILE_COLUMNS
@@ -67,7 +68,8 @@ def _what_if_demand(
     dem = demand_for_params(b.assumptions, params, years).assign(scenario=WHAT_IF_LABEL)
     if not bands:
         return dem
-    return with_bands(b.assumptions, params, WHAT_IF_LABEL, dem, basis, request.app.state.settings.what_if_paths)
+    drawn = band_parameters(b.assumptions, b.calibration, scenario, overrides, params)
+    return with_bands(b.assumptions, drawn, WHAT_IF_LABEL, dem, basis, request.app.state.settings.what_if_paths)
 
 
 @workbench.post(

@@ -10,7 +10,7 @@ import pandas as pd
 from forecast import params as parameters
 from forecast.backtest import DriverFits, driver_trends
 from forecast.balance import balance_table, china_supply_table
-from forecast.calibration import CalibrationResult, calibrate
+from forecast.calibration import CalibrationResult, band_parameters, calibrate
 from forecast.gap import demand_by_material, eol_recyclable_t, gap_for_params
 from forecast.hindcast import Hindcast, hindcast
 from forecast.model import demand_for_params, forecast_all, horizon_years
@@ -140,7 +140,7 @@ def build_bundle(
     tables = []
     for s in names:
         progress(f"Monte Carlo ({n_paths} paths): {s}", next(step), steps)
-        tables.append(quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, future, n_paths))
+        tables.append(quantile_table(a, band_parameters(a, cal, s), s, future, n_paths))
     quantiles = pd.concat(tables, ignore_index=True)
     driver_tables = []
     for s in names:

@@ -12,9 +12,15 @@
   one- and two-dimensional projections are stratified, so quantiles converge faster than with
   independent draws; the run's error is estimated from independent scramblings
   (:func:`quantile_error`).
-- **Central value and P50**: every prior has its median at the central value, so the P50 of a total
-  is close to the central (deterministic) path; tests hold them within 3% in every year. The
-  central path is the deterministic model; P50 is reported beside it.
+- **Calibrated scenarios**: inputs the calibration moved to a range end are held there and every
+  other input is drawn around its calibrated value (:func:`forecast.calibration.held_at_range_ends`).
+- **Central value and P50**: the central path is the deterministic model, and the published P50 *is*
+  the central path: each row's quantiles are the Monte Carlo's divided by its own median and
+  multiplied by the central value (:func:`centre_on`), so the bands carry the Monte Carlo's relative
+  spread around the headline number. Every prior has its median at its central value, but sums and
+  products of skewed inputs do not keep it: the Monte Carlo's own median lies within about 3% of the
+  central path to 2040 and drifts to about 10% by 2050 as the drivers' log-normal spreads widen
+  (:func:`median_shift` measures it; ``make bench`` prints it; tests bound it).
 
 The paths run through the same model functions as the deterministic forecast
 (:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns (trajectories as
@@ -204,21 +210,50 @@ def quantile_table(
     seed: int = 0,
     basis: str | None = None,
     units: tuple[str, ...] | None = None,
+    centred: bool = True,
 ) -> pd.DataFrame:
     """Tidy quantiles: year, scenario, segment, material, basis, unit, p5, p10, p50, p90, p95 [t/yr].
 
-    ``basis``: only that magnet basis and the oxide rows; ``units``: only those units (default: all).
+    ``basis``: only that magnet basis and the oxide rows; ``units``: only those units (default: all);
+    ``centred``: P50 defined as the central path (module docstring); False gives the raw quantiles.
     """
     paths = simulate(a, params, years, n_paths, seed, select=selector(basis, units))
-    return tidy_quantiles(paths, years, scenario)
+    central = central_series(a, params, years, list(paths)) if centred else None
+    return tidy_quantiles(paths, years, scenario, central)
 
 
-def tidy_quantiles(paths: Mapping[Key, np.ndarray], years: np.ndarray, scenario: str) -> pd.DataFrame:
-    """Nearest-rank P5..P95 of path arrays as one tidy table."""
+def central_series(a: Assumptions, params: ParamSet, years: np.ndarray, keys: list[Key]) -> dict[Key, np.ndarray]:
+    """The deterministic model's value of each key over ``years`` [t/yr], 'total' segments included."""
+    wanted = set(keys)
+    series = demand_series(a, params, years, select=lambda k: ("total", *k[1:]) in wanted or k in wanted)
+    full = with_totals({k: np.broadcast_to(v, years.shape) for k, v in series.items()}, dtype=float)
+    return {k: full[k] for k in keys if k in full}
+
+
+def centre_on(q: np.ndarray, central: np.ndarray) -> np.ndarray:
+    """Quantiles (series, years, quantiles) rescaled so the median equals ``central`` (series, years).
+
+    A row whose Monte Carlo median is 0 keeps its quantiles (nothing to scale).
+    """
+    median = q[:, :, QUANTILES.index(0.5)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(median > 0, central / np.where(median > 0, median, 1.0), 1.0)
+    return q * factor[:, :, None]
+
+
+def tidy_quantiles(
+    paths: Mapping[Key, np.ndarray],
+    years: np.ndarray,
+    scenario: str,
+    central: Mapping[Key, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Nearest-rank P5..P95 of path arrays as one tidy table; with ``central``, centred on it (:func:`centre_on`)."""
     keys = list(paths)
     n = len(years)
     n_paths = next(iter(paths.values())).shape[0]
-    q = nearest_rank_quantiles(paths, keys, n_paths).reshape(len(keys), n, len(QUANTILES))
+    q = nearest_rank_quantiles(paths, keys, n_paths).reshape(len(keys), n, len(QUANTILES)).astype(float)
+    if central is not None:
+        q = centre_on(q, np.stack([np.asarray(central[k], dtype=float) for k in keys]))
     frame = {
         "year": np.tile(years, len(keys)),
         "scenario": scenario,
@@ -259,7 +294,10 @@ def quantile_error(
 
     Returns year, segment, material, basis, unit and one ``err_<q>`` column per quantile.
     """
-    tables = [quantile_table(a, params, "error", years, n_paths, seed, basis, units) for seed in range(replicates)]
+    tables = [
+        quantile_table(a, params, "error", years, n_paths, seed, basis, units, centred=False)
+        for seed in range(replicates)
+    ]
     keys = ["year", "segment", "material", "basis", "unit"]
     stacked = np.stack([t[list(QUANTILE_COLUMNS)].to_numpy() for t in tables])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -268,6 +306,34 @@ def quantile_error(
     for i, col in enumerate(QUANTILE_COLUMNS):
         out[f"err_{col}"] = np.nan_to_num(rel[:, i])
     return out
+
+
+def median_shift(
+    a: Assumptions, params: ParamSet, years: np.ndarray, n_paths: int = DEFAULT_PATHS, seed: int = 0
+) -> pd.DataFrame:
+    """The Monte Carlo's own median against the central path, per total: year, material, basis, unit,
+    central, p50_mc and shift = p50_mc / central - 1 [fraction]. What :func:`centre_on` removes."""
+    paths = simulate(a, params, years, n_paths, seed, select=None)
+    totals = {k: v for k, v in paths.items() if k[0] == "total"}
+    keys = list(totals)
+    central = central_series(a, params, years, keys)
+    q = nearest_rank_quantiles(totals, keys, paths[keys[0]].shape[0]).reshape(len(keys), len(years), len(QUANTILES))
+    p50 = q[:, :, QUANTILES.index(0.5)].astype(float)
+    c = np.stack([central[k] for k in keys])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(c > 0, p50 / c - 1.0, 0.0)
+    n = len(years)
+    return pd.DataFrame(
+        {
+            "year": np.tile(years, len(keys)),
+            "material": np.repeat([k[1] for k in keys], n),
+            "basis": np.repeat([k[2] for k in keys], n),
+            "unit": np.repeat([k[3] for k in keys], n),
+            "central": c.reshape(-1),
+            "p50_mc": p50.reshape(-1),
+            "shift": shift.reshape(-1),
+        }
+    )
 
 
 def driver_quantile_table(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:

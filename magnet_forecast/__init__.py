@@ -32,7 +32,7 @@ from api.fitcache import load_or_fit
 from api.settings import get_settings
 from forecast.backtest import DriverFits, with_fitted_drivers
 from forecast.bundle import gap_and_balance
-from forecast.calibration import CalibrationResult, calibrate
+from forecast.calibration import CalibrationResult, band_parameters, calibrate
 from forecast.composition import OXIDE_BASIS
 from forecast.hindcast import hindcast as hindcast_report
 from forecast.loading import default_assumptions_dir
@@ -204,7 +204,8 @@ def demand(
     d = pd.concat([d, total.assign(segment="total")[d.columns]], ignore_index=True)
     future = years[years >= p.calibration.base_year]
     if len(future):
-        q = quantile_table(p.fitted, _params(p, scenario), scenario, future, get_settings().monte_carlo_paths)
+        params = band_parameters(p.fitted, p.calibration, scenario)
+        q = quantile_table(p.fitted, params, scenario, future, get_settings().monte_carlo_paths)
         d = d.merge(q, on=DEMAND_KEYS, how="left")
     return d
 

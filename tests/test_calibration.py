@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forecast.calibration import calibrate, demand_ratio
+from forecast.calibration import band_parameters, calibrate, demand_ratio
 from forecast.model import forecast_scenario
 from forecast.scenarios import resolve_parameters
 
@@ -131,3 +131,22 @@ def test_the_uncalibrated_scenario_ignores_the_calibration_and_base_uses_it(reac
     name = next(iter(result.calibrated))
     assert resolve_parameters(a, "base", result.calibrated)[name] == result.calibrated[name]
     assert resolve_parameters(a, "uncalibrated", result.calibrated)[name] == a.parameters[name]
+
+
+def test_the_calibrated_base_holds_its_range_end_inputs_in_its_draws(assumptions_fitted, calibration_fitted):
+    """Inputs moved to a range end have no spread left in the calibrated base's Monte Carlo; the rest keep theirs,
+    a scenario's own override is not held, and a scenario off the calibration is left as it is."""
+    a, cal = assumptions_fitted, calibration_fitted
+    at_end = {r.name for r in cal.parameters if abs(r.z) >= 1.959 and not r.name.startswith("driver:")}
+    inside = {r.name for r in cal.parameters if 0.5 < abs(r.z) < 1.9 and not r.name.startswith("driver:")}
+    assert at_end, "the bundled calibration moves some inputs to a range end"
+    held = band_parameters(a, cal, "base")
+    calibrated = resolve_parameters(a, "base", cal.calibrated)
+    for name in at_end:
+        assert held[name].low == held[name].high == calibrated[name].value, name
+    for name in inside:
+        assert held[name].high > held[name].low, name
+    name = sorted(at_end)[0]
+    exempt = band_parameters(a, cal, "base", overrides={name: calibrated[name].low})
+    assert exempt[name].high > exempt[name].low
+    assert band_parameters(a, cal, "uncalibrated")[name].high > band_parameters(a, cal, "uncalibrated")[name].low

@@ -108,3 +108,24 @@ def test_export_controls_raise_the_demand_made_outside_china(assumptions):
     p_base = resolve_parameters(assumptions, "base")
     p_ec = resolve_parameters(assumptions, "export_controls")
     assert p_ec["demand.ex_china_share"].trajectory[2050] > p_base["demand.ex_china_share"].trajectory[2050]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "segment", "material", "unit", "direction"),
+    [
+        ("robotics_boom", "humanoid_robots", "NdFeB", "t_magnet", +1),
+        ("ev_slowdown", "ev_bev", "NdFeB", "t_magnet", -1),
+        ("high", "wind_onshore", "NdFeB", "t_magnet", +1),
+        ("thrifting", None, "Dy", "t_oxide", -1),
+    ],
+)
+def test_each_scenario_still_moves_past_the_calibrated_base(
+    assumptions_fitted, calibration_fitted, scenario, segment, material, unit, direction
+):
+    """On top of the calibration a scenario must still change what it is about: robotics_boom goes past the
+    calibrated humanoid path (which already sits at the published high case)."""
+    cal = calibration_fitted.calibrated
+    base = _total(forecast_scenario(assumptions_fitted, "base", cal), 2040, material, unit, segment)
+    other = _total(forecast_scenario(assumptions_fitted, scenario, cal), 2040, material, unit, segment)
+    assert np.sign(other - base) == direction, (scenario, base, other)
+    assert abs(other / base - 1) > 0.02, (scenario, base, other)
