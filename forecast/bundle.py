@@ -23,9 +23,10 @@ from forecast.sensitivity import sensitivity
 from forecast.supply import LOCATED, project_table, stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
-# Bump when Assumptions or ForecastBundle change shape: a stored bundle of another format is rebuilt
+# Bump when Assumptions or ForecastBundle change shape, or the numbers a bundle holds are computed
+# differently (8: Monte Carlo bands centred on the central path): a stored bundle of another format is rebuilt
 # from its stored files (see api.store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 7
+BUNDLE_FORMAT = 8
 
 
 @dataclass(frozen=True)
