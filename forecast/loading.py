@@ -505,8 +505,11 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                 merged[pname] = parameters[pname].with_values(new)
             except ValidationError as err:
                 problems.extend(_pydantic_problems("scenarios.yaml", where, err))
+        # a group the scenario does not touch is reported once, for parameters.yaml, not per scenario
+        touched = {pname.rsplit(".", 1)[0] for pname in sc.overrides}
         for msg in share_sum_errors(merged, years, SHARE_TOLERANCE):
-            problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
+            if msg.split(".*", 1)[0] in touched:
+                problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
 
 
 INTENSITY_UNITS: frozenset[str] = frozenset({"kg_per_unit", "kg_per_vehicle", "kg_per_motor", "t_per_MW"})
@@ -642,7 +645,8 @@ def _regional_history_problems(series: str, table: pd.DataFrame | None) -> list[
         w = world.get((year, part))  # a year the world gives as a total only has no share by part
         if w is not None and total > float(w) * (1 + REGION_SUM_TOLERANCE):
             regions = ", ".join(str(r) for r in grp["region"])
-            line = int(grp[ROW_COLUMN].max()) if ROW_COLUMN in grp.columns else None
+            # the row of the largest region, the likeliest to be wrong
+            line = int(grp.loc[grp["value"].idxmax(), ROW_COLUMN]) if ROW_COLUMN in grp.columns else None
             where = f"row {line}.value" if line is not None else f"{year} {part}"
             out.append(
                 Problem(
