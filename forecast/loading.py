@@ -646,7 +646,8 @@ def _regional_history_problems(series: str, table: pd.DataFrame | None) -> list[
         if w is not None and total > float(w) * (1 + REGION_SUM_TOLERANCE):
             regions = ", ".join(str(r) for r in grp["region"])
             # the row of the largest region, the likeliest to be wrong
-            line = int(grp.loc[grp["value"].idxmax(), ROW_COLUMN]) if ROW_COLUMN in grp.columns else None
+            biggest = int(np.argmax(grp["value"].to_numpy()))
+            line = int(grp[ROW_COLUMN].to_numpy()[biggest]) if ROW_COLUMN in grp.columns else None
             where = f"row {line}.value" if line is not None else f"{year} {part}"
             out.append(
                 Problem(
