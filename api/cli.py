@@ -31,13 +31,14 @@ from forecast.balance import BALANCE_MATERIALS
 from forecast.bundle import ForecastBundle, build_bundle, gap_and_balance
 from forecast.calibration import CalibrationResult, band_parameters, calibrate
 from forecast.composition import OXIDE_BASIS
-from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
+from forecast.gap import GAP_MATERIALS, GAP_REGIONS, GAP_STAGES
 from forecast.hindcast import hindcast as hindcast_report
 from forecast.loading import AssumptionsError, load_assumptions
 from forecast.model import forecast_scenario, horizon_years
 from forecast.montecarlo import DEFAULT_PATHS, driver_quantile_table, quantile_table
+from forecast.regions import regional_demand_for_params
 from forecast.scenarios import resolve_parameters, scenario_names
-from forecast.schemas import Assumptions
+from forecast.schemas import EX_CHINA_REGIONS, REGIONS, Assumptions
 from forecast.sensitivity import sensitivity
 from forecast.supply import CHAIN, CHAINS, stage_capacity, supply_quantile_table
 from forecast.versioning import assumptions_hash
@@ -74,6 +75,7 @@ class Basis(StrEnum):
 class By(StrEnum):
     segment = "segment"
     material = "material"
+    region = "region"
 
 
 class _State:
@@ -177,6 +179,17 @@ def _machine_readable(df: pd.DataFrame, fmt: Format) -> bool:
 
 
 def _human_table(df: pd.DataFrame, by: By, basis: str = "finished") -> str:
+    if by is By.region:
+        m = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet")]
+        wide = m.pivot_table(index="year", columns="region", values="value", aggfunc="sum")[list(REGIONS)]
+        wide["ex_china"] = wide[list(EX_CHINA_REGIONS)].sum(axis=1)
+        wide["world"] = wide[list(REGIONS)].sum(axis=1)
+        title = (
+            f"NdFeB magnet demand [t/yr] by region (where products are sold or installed), basis {basis}; "
+            "ex_china = the sum of the regions outside China (the gap's ex-China demand)"
+        )
+        share = (wide["ex_china"] / wide["world"]).map(lambda v: f"{v:.1%}").rename("ex_china_share")
+        return title + "\n" + wide.round(0).astype("int64").join(share).to_string()
     if by is By.segment:
         m = df[(df["material"] == "NdFeB") & (df["unit"] == "t_magnet")]
         wide = m.pivot_table(index="year", columns="segment", values="value", aggfunc="sum")
@@ -208,7 +221,9 @@ def demand(
     scenario: Annotated[str, typer.Option(help="Scenario name (see scenarios.yaml).")] = "base",
     start: Annotated[int | None, typer.Option(help="First year.")] = None,
     end: Annotated[int | None, typer.Option(help="Last year.")] = None,
-    by: Annotated[By, typer.Option(help="Shape of the human table.")] = By.segment,
+    by: Annotated[
+        By, typer.Option(help="Shape of the human table; region also adds a region column to csv/json.")
+    ] = By.segment,
     fmt: Annotated[Format, typer.Option("--format", help="table, or the whole tidy table as csv/json.")] = Format.table,
     quantiles: Annotated[bool, typer.Option("--quantiles", help="Add Monte Carlo p5, p10, p50, p90, p95.")] = False,
     paths: Annotated[int, typer.Option(min=100, max=100_000, help="Monte Carlo paths.")] = DEFAULT_PATHS,
@@ -216,11 +231,15 @@ def demand(
     drivers: DriversOpt = Drivers.ensemble,
     basis: Annotated[Basis, typer.Option(help="Magnet tonnage basis: finished, blank or alloy.")] = Basis.finished,
 ) -> None:
-    """World NdFeB demand by segment and element, per year, on a declared tonnage basis."""
+    """World NdFeB demand by segment and element (or by region), per year, on a declared tonnage basis."""
+    if quantiles and by is By.region:
+        _fail("--quantiles gives world totals; expected --by segment or --by material with --quantiles")
     a, s, e = _open_scenario(scenario, start, end, drivers)
     cal = calibrate(a)
     years = horizon_years(a, s, e)
     df = select_basis(forecast_scenario(a, scenario, cal.calibrated, years), basis.value)
+    if by is By.region:
+        df = regional_demand_for_params(a, resolve_parameters(a, scenario, cal.calibrated), df, years)
     if quantiles:
         params = band_parameters(a, cal, scenario)
         with reporter("Monte Carlo", _State.quiet) as progress:
@@ -406,7 +425,7 @@ def gap(
     """Demand against supply outside China: gap, coverage and the binding stage of a chain, per year."""
     _choice("--chain", chain, CHAINS)
     _choice("--stage", stage, GAP_STAGES)
-    _choice("--region", region, REGIONS)
+    _choice("--region", region, GAP_REGIONS)
     _choice("--material", material, GAP_MATERIALS)
     a, s, e = _open_scenario(scenario, start, end, drivers)
     params = resolve_parameters(a, scenario, calibrate(a).calibrated)

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from forecast.bundle import ForecastBundle
-from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
-from forecast.schemas import ELEMENTS, FINANCING, STAGES, STATUSES
+from forecast.gap import GAP_MATERIALS, GAP_REGIONS, GAP_STAGES
+from forecast.schemas import ELEMENTS, FINANCING, REGIONS, STAGES, STATUSES
 from forecast.supply import CHAINS, WEIGHTINGS
 
 
@@ -23,7 +23,7 @@ def _allowed(path: str, name: str, b: ForecastBundle, report: pd.DataFrame | Non
         "driver": drivers,
         "scenario": b.scenarios,
         "segment": [*segments, "total"],
-        "region": list(REGIONS),
+        "region": list(REGIONS) if path.endswith("/demand") else list(GAP_REGIONS),
         "weighting": list(WEIGHTINGS),
         "stage": list(GAP_STAGES) if path.endswith("/gap") else list(STAGES),
         "element": ["NdFeB", *ELEMENTS] if path.endswith("/demand") else list(GAP_MATERIALS),

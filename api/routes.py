@@ -38,13 +38,15 @@ from forecast.balance import BALANCE_MATERIALS
 from forecast.bundle import ForecastBundle, gap_and_balance, scenario_table
 from forecast.calibration import band_parameters
 from forecast.composition import OXIDE_BASIS
-from forecast.gap import GAP_MATERIALS, GAP_STAGES, REGIONS
-from forecast.model import demand_for_params
+from forecast.gap import GAP_MATERIALS, GAP_REGIONS, GAP_STAGES
+from forecast.model import demand_for_params, horizon_years
 from forecast.montecarlo import quantile_table
+from forecast.regions import regional_demand_for_params
 from forecast.scenarios import apply_overrides, resolve_parameters
 from forecast.schemas import (
     ELEMENTS,
     FINANCING,
+    REGIONS,
     STAGES,
     STATUSES,
     TREO_UNITS,
@@ -227,14 +229,27 @@ def demand(
     quantiles: Annotated[
         bool, Query(description="Add Monte Carlo p5, p10, p50, p90, p95 (and a 'total' segment).")
     ] = False,
+    by: Annotated[
+        Literal["segment", "region"],
+        Query(description="region: one row per segment and region (where products are sold or installed)."),
+    ] = "segment",
+    region: Annotated[
+        str | None, Query(description="With by=region: one region (china, europe, united_states, rest_of_world).")
+    ] = None,
     format: FormatQ = None,
 ) -> Response:
-    """World NdFeB demand by segment, and Nd, Pr, Dy, Tb in magnets and as oxide [t/yr], on a declared basis."""
+    """World NdFeB demand by segment (or by segment and region), and Nd, Pr, Dy, Tb in magnets and as oxide
+    [t/yr], on a declared basis."""
     b = _bundle(request)
     _choose("scenario", scenario, b.scenarios)
     segments = list(b.assumptions.structure.segments)
     _choose("segment", segment, [*segments, "total"] if quantiles else segments)
     _choose("element", element, DEMAND_MATERIALS)
+    _choose("region", region, REGIONS)
+    if by == "region" and quantiles:
+        raise APIError(422, "quantiles are world totals; use by=segment", parameter="quantiles", value=True)
+    if region is not None and by != "region":
+        raise APIError(422, "region needs by=region", parameter="region", value=region)
     s, e = _years(b, start, end)
 
     def build() -> tuple[pd.DataFrame, dict]:
@@ -246,6 +261,10 @@ def demand(
             m &= d["material"] == element
         if unit:
             m &= d["unit"] == unit
+        if by == "region":
+            params = resolve_parameters(b.assumptions, scenario, b.calibration.calibrated)
+            r = regional_demand_for_params(b.assumptions, params, d[m], horizon_years(b.assumptions, s, e))
+            return (r[r["region"] == region] if region else r), {"scenario": scenario}
         return d[m], {"scenario": scenario}
 
     key = {
@@ -257,6 +276,8 @@ def demand(
         "unit": unit,
         "basis": basis,
         "q": quantiles,
+        "by": by,
+        "region": region,
     }
     return _serve(request, "demand", key, _wants_csv(request, format), build)
 
@@ -341,7 +362,7 @@ def gap(
     b = _bundle(request)
     _choose("scenario", scenario, b.scenarios)
     _choose("stage", stage, GAP_STAGES)
-    _choose("region", region, REGIONS)
+    _choose("region", region, GAP_REGIONS)
     _choose("element", element, GAP_MATERIALS)
     _choose("chain", chain, CHAINS)
     s, e = _years(b, start, end)

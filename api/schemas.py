@@ -50,6 +50,10 @@ class DemandRecord(BaseModel):
     year: int
     scenario: str
     segment: str
+    region: Literal["china", "europe", "united_states", "rest_of_world"] | None = Field(
+        default=None,
+        description="With by=region: where the products are sold or installed (the regions add up to the world).",
+    )
     material: Literal["NdFeB", "Nd", "Pr", "Dy", "Tb"]
     basis: Literal["finished", "blank", "alloy", "oxide"] = Field(
         description="Magnet tonnage basis of t_magnet and t_metal rows; 'oxide' for oxide rows."

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast import params as parameters
 from forecast.backtest import DriverFits, driver_trends
 from forecast.balance import balance_table, china_supply_table
 from forecast.calibration import CalibrationResult, band_parameters, calibrate
@@ -17,6 +16,7 @@ from forecast.model import demand_for_params, forecast_all, horizon_years
 from forecast.montecarlo import driver_quantile_table, power_of_two, quantile_table
 from forecast.params import ParamSet
 from forecast.progress import ProgressFn, silent
+from forecast.regions import regional_demand_for_params
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.sensitivity import sensitivity
@@ -69,14 +69,15 @@ def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
 
 
 def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """What gap and balance take from the demand side: demand by region and material, and the
-    end-of-life magnet-equivalent recovered outside China and worldwide [t/yr]."""
+    """What gap and balance take from the demand side: demand by region and material (ex-China = the
+    sum of the regions outside China), and the end-of-life magnet-equivalent recovered outside China
+    and worldwide [t/yr]."""
     first = min(a.model.horizon.stock_first_year, int(years.min()))
-    all_demand = demand_for_params(a, params, np.arange(first, years.max() + 1))
-    materials = demand_by_material(
-        all_demand[all_demand["year"].isin(years)], parameters.value(params, "demand.ex_china_share", years), years
-    )
-    eol_ex = eol_recyclable_t(a, params, all_demand, years)
+    all_years = np.arange(first, years.max() + 1)
+    all_demand = demand_for_params(a, params, all_years)
+    regional = regional_demand_for_params(a, params, all_demand, all_years)
+    materials = demand_by_material(regional[regional["year"].isin(years)], years)
+    eol_ex = eol_recyclable_t(a, params, regional, years)
     eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")
     return materials, eol_ex, eol_world
 

@@ -14,10 +14,11 @@ from forecast import recycling
 from forecast.basis import finished_per_alloy, to_finished
 from forecast.conversions import ndpr_oxide_per_magnet
 from forecast.params import ParamSet
-from forecast.schemas import Assumptions
+from forecast.regions import AGGREGATES, EX_CHINA, WORLD
+from forecast.schemas import EX_CHINA_REGIONS, REGIONS, Assumptions
 from forecast.supply import CHAIN, CHAINS, WEIGHTINGS, stage_capacity, supply_quantile_table
 
-REGIONS: tuple[str, ...] = ("world", "ex_china")
+GAP_REGIONS: tuple[str, ...] = AGGREGATES  # the gap compares supply outside China with these
 GAP_STAGES: tuple[str, ...] = (*CHAIN, "recycling", "chain")
 GAP_MATERIALS: tuple[str, ...] = ("NdFeB", "NdPr", "Dy", "Tb")
 DEMAND_COLUMNS = ["year", "region", "material", "demand_t"]
@@ -49,19 +50,19 @@ SUPPLY_BASIS = "blank"  # magnet plants and China's statistics count magnets pro
 
 def demand_by_material(
     demand: pd.DataFrame,
-    ex_china_share: np.ndarray,
     years: np.ndarray,
     basis: str = SUPPLY_BASIS,
     oxide_unit: str = "t_oxide_gross",
 ) -> pd.DataFrame:
-    """Demand by year, region and material [t/yr] from the demand side's tidy table.
+    """Demand by year, region (world, ex_china) and material [t/yr] from the demand side's regional table.
 
     NdFeB is taken on ``basis`` (default blank: the basis on which magnet plants and China's output
     are counted, so supply and demand compare like with like); NdPr, Dy, Tb as gross oxide
     (``oxide_unit``), because the supply side counts recycled swarf as a supply line of its own.
-    demand: year, [region,] segment, material, basis, unit, value.
-    With a region column, its 'world' and 'ex_china' rows are used; without one, ex-China demand is
-    world demand times ``ex_china_share``.
+    demand: year, region, segment, material, basis, unit, value, with the regions of
+    :data:`forecast.schemas.REGIONS` (:func:`forecast.regions.regional_demand_t`): world demand is
+    the sum of every region, ex-China demand the sum of the regions outside China. Rows already
+    labelled 'world' or 'ex_china' are taken as they are.
     """
     d = demand
     series = {
@@ -70,31 +71,29 @@ def demand_by_material(
         "Dy": (d["material"] == "Dy") & (d["unit"] == oxide_unit),
         "Tb": (d["material"] == "Tb") & (d["unit"] == oxide_unit),
     }
+    labelled = set(d["region"]) & set(AGGREGATES)
+    members = {WORLD: REGIONS, EX_CHINA: EX_CHINA_REGIONS}
     frames = []
     for material, mask in series.items():
         rows = d[mask]
-
-        def total(r: pd.DataFrame) -> np.ndarray:
-            return r.groupby("year")["value"].sum().reindex(years, fill_value=0.0).to_numpy()
-
-        if "region" in d.columns:
-            by_region = {reg: total(rows[rows["region"] == reg]) for reg in REGIONS}
-        else:
-            world = total(rows)
-            by_region = {"world": world, "ex_china": world * ex_china_share}
-        for region, v in by_region.items():
-            frames.append(pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v}))
+        for region in GAP_REGIONS:
+            pick = [region] if labelled else list(members[region])
+            v = rows[rows["region"].isin(pick)].groupby("year")["value"].sum().reindex(years, fill_value=0.0)
+            frames.append(
+                pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v.to_numpy()})
+            )
     return pd.concat(frames, ignore_index=True)[DEMAND_COLUMNS]
 
 
 def eol_recyclable_t(
-    a: Assumptions, params: ParamSet, demand: pd.DataFrame, years: np.ndarray, region: str = "ex_china"
+    a: Assumptions, params: ParamSet, demand: pd.DataFrame, years: np.ndarray, region: str = EX_CHINA
 ) -> np.ndarray:
     """Magnet-equivalent recoverable from end-of-life products [t/yr], outside China or worldwide.
 
-    demand: the demand side's tidy table by segment, covering horizon.stock_first_year to years.max().
-    Magnets sold (in the region) leave use after a normal lifetime per segment, then x collection rate
-    x recovery yield.
+    demand: the demand side's tidy table by segment, covering horizon.stock_first_year to years.max();
+    world (no region column) or by region (:func:`forecast.regions.regional_demand_t`), which outside
+    China needs. Magnets sold in the region leave use after a normal lifetime per segment, then x
+    collection rate x recovery yield.
     """
     first = a.model.horizon.stock_first_year
     all_years = np.arange(first, years.max() + 1)
@@ -105,17 +104,12 @@ def eol_recyclable_t(
         & (demand["year"] >= first)
     ]
     if "region" in mag.columns:
-        mag = mag[mag["region"] == region]
-        share = np.ones(all_years.shape)
-    else:
-        share = (
-            np.ones(all_years.shape)
-            if region == "world"
-            else parameters.value(params, "demand.ex_china_share", all_years)
-        )
+        mag = mag[mag["region"].isin(EX_CHINA_REGIONS if region == EX_CHINA else REGIONS)]
+    elif region != WORLD:
+        raise ValueError(f"end-of-life magnets {region}: expected demand by region (a region column)")
     eol = np.zeros(all_years.shape)
     for seg, grp in mag.groupby("segment"):
-        inflow = grp.set_index("year")["value"].reindex(all_years, fill_value=0.0).to_numpy() * share
+        inflow = grp.groupby("year")["value"].sum().reindex(all_years, fill_value=0.0).to_numpy()
         eol += recycling.eol_outflow(
             inflow,
             parameters.scalar(params, f"lifetime.{seg}.mean_years"),
@@ -166,7 +160,7 @@ def gap_for_params(
     idx = cap.set_index(["chain", "material", "stage", "weighting", "year"])["value"].sort_index()
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
     demand_ex = (
-        demand[(demand["region"] == "ex_china") & (demand["material"] == "NdFeB")]
+        demand[(demand["region"] == EX_CHINA) & (demand["material"] == "NdFeB")]
         .set_index("year")["demand_t"]
         .reindex(years, fill_value=0.0)
         .to_numpy()

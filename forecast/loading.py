@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from forecast.params import GRADES, registered_parameters, share_sum_errors
 from forecast.schemas import (
+    HISTORY_REGIONS,
     SERIES,
     TOTAL,
     Assumptions,
@@ -35,6 +36,10 @@ from forecast.schemas import (
 )
 
 SHARE_TOLERANCE = 1e-6  # numerical tolerance for shares summing to 1
+# Regional history values are rounded (the IEA publishes two significant figures), so the named
+# regions may add up to a little more than the rounded world total.
+REGION_SUM_TOLERANCE = 0.02
+ROW_COLUMN = "_row"  # a series row's line in its file, kept while loading to name it in problems
 FORMULA_CELL = re.compile(r"^[=+@\t\r]|^-[A-Za-z(]")  # what a spreadsheet would run as a formula
 
 
@@ -196,7 +201,8 @@ def _read_series(root: Path, spec: SeriesSpec, problems: list[Problem]) -> pd.Da
         )
     if spec.consecutive:
         problems.extend(_coverage_problems(spec, df[~dup]))
-    return df[~dup].drop(columns=["_line"]).reset_index(drop=True)
+    # the file line stays as _row until the cross-checks have named it (load_assumptions drops it)
+    return df[~dup].rename(columns={"_line": ROW_COLUMN}).reset_index(drop=True)
 
 
 def _coverage_problems(spec: SeriesSpec, df: pd.DataFrame) -> list[Problem]:
@@ -499,8 +505,11 @@ def _cross_check(a: dict[str, Any], problems: list[Problem]) -> None:
                 merged[pname] = parameters[pname].with_values(new)
             except ValidationError as err:
                 problems.extend(_pydantic_problems("scenarios.yaml", where, err))
+        # a group the scenario does not touch is reported once, for parameters.yaml, not per scenario
+        touched = {pname.rsplit(".", 1)[0] for pname in sc.overrides}
         for msg in share_sum_errors(merged, years, SHARE_TOLERANCE):
-            problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
+            if msg.split(".*", 1)[0] in touched:
+                problems.append(Problem("scenarios.yaml", f"scenarios.{sname}", msg))
 
 
 INTENSITY_UNITS: frozenset[str] = frozenset({"kg_per_unit", "kg_per_vehicle", "kg_per_motor", "t_per_MW"})
@@ -550,6 +559,7 @@ def _structure_problems(structure: Structure, parameters: dict[str, Parameter], 
                         "missing; expected the magnet basis its source publishes (finished, blank or alloy)",
                     )
                 )
+    out.extend(_region_problems(structure, parameters, a))
     units = a.get("unit_sales")
     if units is not None and not units.empty:
         for driver in sorted(set(units["driver"]) - set(structure.unit_drivers)):
@@ -572,6 +582,81 @@ def _structure_problems(structure: Structure, parameters: dict[str, Parameter], 
                         f"unknown segments {unknown}; expected names from structure.yaml",
                     )
                 )
+    return out
+
+
+REGION_SHARE_PREFIX = "regions."
+REGION_SERIES_PARTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "ev_car_sales": ("series/ev_car_sales.csv", "powertrain", ("BEV", "PHEV")),
+    "wind_installations": ("series/wind_installations.csv", "location", ("onshore", "offshore")),
+}
+
+
+def _region_problems(structure: Structure, parameters: dict[str, Parameter], a: dict[str, Any]) -> list[Problem]:
+    """Every segment names a regional split (and a part of a history split's series), regional shares
+    lie in [0, 1], and no history year gives the named regions more than the world."""
+    out: list[Problem] = []
+    for name, seg in structure.segments.items():
+        where = f"segments.{name}.region_split"
+        split = structure.region_splits.get(str(seg.region_split))
+        if seg.region_split is None or split is None:
+            out.append(
+                Problem(
+                    "structure.yaml",
+                    where,
+                    f"got {seg.region_split!r}; expected one of {sorted(structure.region_splits)} (region_splits)",
+                )
+            )
+            continue
+        if split.method == "history":
+            parts = (*REGION_SERIES_PARTS[str(split.series)][2], TOTAL)
+            if seg.region_part not in parts:
+                out.append(
+                    Problem(
+                        "structure.yaml",
+                        f"segments.{name}.region_part",
+                        f"got {seg.region_part!r}; expected one of {list(parts)} (the part of {split.series})",
+                    )
+                )
+    for name, p in parameters.items():
+        if name.startswith(REGION_SHARE_PREFIX) and p.unit == "fraction":
+            for field, v in (
+                ("high", p.high),
+                *(("value" if p.value is not None else "trajectory", x) for x in p.points()),
+            ):
+                if not 0.0 <= v <= 1.0:
+                    out.append(Problem("parameters.yaml", f"{name}.{field}", f"share {v:g} outside [0, 1]"))
+                    break
+    for series in sorted({str(s.series) for s in structure.region_splits.values() if s.method == "history"}):
+        out.extend(_regional_history_problems(series, a.get(series)))
+    return out
+
+
+def _regional_history_problems(series: str, table: pd.DataFrame | None) -> list[Problem]:
+    """China, Europe and the United States together at most the world, per year and part."""
+    rel, part_col, _ = REGION_SERIES_PARTS[series]
+    if table is None or table.empty:
+        return []
+    named = table[table["region"].isin(list(HISTORY_REGIONS))]
+    world = table[table["region"] == "World"].set_index(["year", part_col])["value"]
+    out = []
+    for (year, part), grp in named.groupby(["year", part_col]):
+        total = float(grp["value"].sum())
+        w = world.get((year, part))  # a year the world gives as a total only has no share by part
+        if w is not None and total > float(w) * (1 + REGION_SUM_TOLERANCE):
+            regions = ", ".join(str(r) for r in grp["region"])
+            # the row of the largest region, the likeliest to be wrong
+            biggest = int(np.argmax(grp["value"].to_numpy()))
+            line = int(grp[ROW_COLUMN].to_numpy()[biggest]) if ROW_COLUMN in grp.columns else None
+            where = f"row {line}.value" if line is not None else f"{year} {part}"
+            out.append(
+                Problem(
+                    rel,
+                    where,
+                    f"{regions} in {year} {part}: {total:g} > World {float(w):g}; "
+                    "expected regional shares in [0, 1] that sum to at most 1",
+                )
+            )
     return out
 
 
@@ -614,6 +699,8 @@ def load_assumptions(directory: str | Path) -> Assumptions:
     a["project_output"] = _read_output(root, a["projects"], problems)
     a["china_supply"] = _read_china(root, problems)
     _cross_check(a, problems)
+    for spec in SERIES:
+        a[spec.name] = a[spec.name].drop(columns=ROW_COLUMN, errors="ignore")
     if problems:
         raise AssumptionsError(problems)
     a.pop("_sources_unreadable")

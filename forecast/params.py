@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from forecast.schemas import ELEMENTS, FINANCING, STATUSES, Parameter, Structure
+from forecast.schemas import ELEMENTS, EX_CHINA_REGIONS, FINANCING, REGIONS, STATUSES, Parameter, Structure
 
 ParamSet = Mapping[str, Parameter]
 
@@ -26,6 +26,8 @@ class ParameterSpec:
     the electric-vehicle segments, ``{location}`` of the wind segments, ``{trend_segment}`` of the
     trend segments, ``{segment}`` of every segment, ``{element}``, ``{grade}``, ``{drivetrain}``,
     ``{pm_drivetrain}``, ``{status}`` (project statuses), ``{unit_driver}`` (unit drivers with anchors),
+    ``{share_split}`` / ``{manufacturing_split}`` (regional splits by shares or history / by China's
+    manufacturing and exports), ``{region}``, ``{ex_china_region}``,
     and ``{intensity}`` / ``{share}``, which stand for the whole parameter names a units segment
     names in structure.yaml.
     """
@@ -54,6 +56,10 @@ class ParameterSpec:
             "pm_drivetrain": list(PM_DRIVETRAINS),
             "status": list(STATUSES),
             "financing": list(FINANCING),
+            "share_split": structure.splits("history", "shares"),
+            "manufacturing_split": structure.splits("manufacturing"),
+            "region": list(REGIONS),
+            "ex_china_region": list(EX_CHINA_REGIONS),
         }
         out = [self.pattern]
         for key, values in fill.items():
@@ -128,7 +134,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("china.ndpr_share_of_imported_feed", "fraction", ("balance",)),
     ParameterSpec("china.dy_share_of_imported_feed", "fraction", ("balance",)),
     ParameterSpec("china.tb_share_of_imported_feed", "fraction", ("balance",)),
-    ParameterSpec("demand.ex_china_share", "fraction", ("gap",)),
+    # demand by region (forecast.regions): end-use shares, and China's manufacturing and export shares
+    ParameterSpec("regions.{share_split}.share.{region}", "fraction", ("regions",)),
+    ParameterSpec("regions.{manufacturing_split}.share.{ex_china_region}", "fraction", ("regions",)),
+    ParameterSpec("regions.{manufacturing_split}.china_manufacturing_share", "fraction", ("regions",)),
+    ParameterSpec("regions.{manufacturing_split}.china_export_share", "fraction", ("regions",)),
     ParameterSpec("lifetime.{segment}.mean_years", "years", ("gap",)),
     ParameterSpec("lifetime.{segment}.sd_years", "years", ("gap",)),
     ParameterSpec("recycling.eol_collection_rate", "fraction", ("gap",)),
@@ -151,10 +161,10 @@ def required_parameters(structure: Structure) -> list[str]:
 
 
 def share_groups(names: list[str] | ParamSet) -> dict[str, list[str]]:
-    """Groups of parameters that must sum to 1 (drivetrain shares per wind location)."""
+    """Groups of parameters that must sum to 1 (drivetrain shares per wind location, regional shares per split)."""
     groups: dict[str, list[str]] = {}
     for name in names:
-        if name.startswith("wind.") and ".share." in name:
+        if name.startswith(("wind.", "regions.")) and ".share." in name:
             groups.setdefault(name.rsplit(".", 1)[0], []).append(name)
     return groups
 

@@ -138,7 +138,40 @@ class Parameter(Frozen):
 
 
 SEGMENT_KINDS: tuple[str, ...] = ("ev", "ev_commercial", "wind", "units", "trend")
-REGION_GROUPS: tuple[str, ...] = ("China", "Europe", "United States", "rest_of_world")
+# One registry of the regions demand is split into (where products are sold or installed), reused by
+# the model, loading, CLI and API. Together they make the world; every region but China is "ex-China".
+REGIONS: tuple[str, ...] = ("china", "europe", "united_states", "rest_of_world")
+CHINA = "china"
+EX_CHINA_REGIONS: tuple[str, ...] = tuple(r for r in REGIONS if r != CHINA)
+# How a history series names the regions it publishes; its "Rest of world" (World less the others) is
+# derived, so the model takes the rest of the world as the remainder instead of reading it.
+HISTORY_REGIONS: dict[str, str] = {"China": "china", "Europe": "europe", "United States": "united_states"}
+# How a segment's world demand is split into regions:
+# - history: the region's share of a published series (ev_car_sales, wind_installations) in observed
+#   years; regions the series lacks share the remainder by the anchors; after the last observed year a
+#   straight line to the anchors regions.<split>.share.<region>;
+# - shares: the anchors regions.<split>.share.<region> (published end-use shares) alone;
+# - manufacturing: China's end use = China's manufacturing share x (1 - the share of its output it
+#   exports); the rest of the world (made outside China, or made in China and exported: the magnets
+#   embedded in China's exports) is split by regions.<split>.share.<ex-China region>.
+SPLIT_METHODS: tuple[str, ...] = ("history", "shares", "manufacturing")
+REGION_SERIES: tuple[str, ...] = ("ev_car_sales", "wind_installations")
+
+
+class RegionSplit(Frozen):
+    """How one group of segments is split into regions (see :data:`SPLIT_METHODS`)."""
+
+    method: Literal["history", "shares", "manufacturing"]
+    description: str
+    series: Literal["ev_car_sales", "wind_installations"] | None = None
+
+    @model_validator(mode="after")
+    def _series_for_history(self) -> RegionSplit:
+        if (self.method == "history") != (self.series is not None):
+            raise ValueError(
+                "a 'history' split needs a series (ev_car_sales or wind_installations); other methods none"
+            )
+        return self
 
 
 class Segment(Frozen):
@@ -163,6 +196,10 @@ class Segment(Frozen):
     shares: tuple[str, ...] = ()
     intensity: str | None = None
     end_use: str = Field(default="other", min_length=2)
+    # The regional split (a name of Structure.region_splits) and, for a 'history' split, the part of
+    # the series the segment follows (BEV, PHEV, onshore, offshore, or total = all parts).
+    region_split: str | None = None
+    region_part: str | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Segment:
@@ -198,6 +235,12 @@ class Structure(Frozen):
     segments: dict[str, Segment]
     elements: dict[str, Element]
     unit_drivers: dict[str, UnitDriver] = Field(default_factory=dict)
+    region_splits: dict[str, RegionSplit] = Field(default_factory=dict)
+
+    def splits(self, *methods: str) -> list[str]:
+        """Names of the regional splits made by one of ``methods`` (all when none is given)."""
+        return [n for n, s in self.region_splits.items() if not methods or s.method in methods]
+
     supply_grade: Literal["high_coercivity", "standard"] = "high_coercivity"
 
     @field_validator("elements")

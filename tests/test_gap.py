@@ -54,8 +54,26 @@ def test_ex_china_demand_is_a_share_of_world(gap):
     assert (x <= w).all()
 
 
-def test_regional_demand_table_is_used_when_given():
+def test_ex_china_demand_is_the_sum_of_the_regions_outside_china():
     years = np.array([2030])
+    regions = ["china", "europe", "united_states", "rest_of_world"]
+    table = pd.DataFrame(
+        {
+            "year": 2030,
+            "region": regions,
+            "segment": "x",
+            "material": "NdFeB",
+            "basis": "blank",
+            "unit": "t_magnet",
+            "value": [60.0, 20.0, 15.0, 5.0],
+        }
+    )
+    d = demand_by_material(table, years)
+    ndfeb = d[d["material"] == "NdFeB"].set_index("region")["demand_t"]
+    assert ndfeb["ex_china"] == 40.0 and ndfeb["world"] == 100.0
+
+
+def test_rows_labelled_world_and_ex_china_are_taken_as_they_are():
     table = pd.DataFrame(
         {
             "year": [2030, 2030],
@@ -67,8 +85,7 @@ def test_regional_demand_table_is_used_when_given():
             "value": [100.0, 40.0],
         }
     )
-    d = demand_by_material(table, np.array([0.1]), years)
-    ndfeb = d[d["material"] == "NdFeB"].set_index("region")["demand_t"]
+    ndfeb = demand_by_material(table, np.array([2030])).query("material == 'NdFeB'").set_index("region")["demand_t"]
     assert ndfeb["ex_china"] == 40.0 and ndfeb["world"] == 100.0
 
 

@@ -79,7 +79,7 @@ def test_every_entry_names_a_unit_and_a_reader():
 
 
 @pytest.mark.parametrize(
-    "name", ["demand.ex_china_share", "recycling.eol_collection_rate", "supply.status.announced.probability"]
+    "name", ["regions.robots.share.china", "recycling.eol_collection_rate", "supply.status.announced.probability"]
 )
 def test_validation_names_a_missing_parameter_with_its_file(assumptions_copy, name):
     from forecast.loading import AssumptionsError, load_assumptions

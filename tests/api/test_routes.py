@@ -48,6 +48,18 @@ def test_demand_filters_and_units(client):
     assert len(seg) == 36
 
 
+def test_demand_by_region_adds_up_to_the_world(client):
+    q = {"start": 2030, "end": 2030, "element": "NdFeB", "unit": "t_magnet"}
+    world = client.get("/v1/demand", params=q).json()["records"]
+    regional = client.get("/v1/demand", params={**q, "by": "region"}).json()["records"]
+    assert {x["region"] for x in regional} == {"china", "europe", "united_states", "rest_of_world"}
+    assert sum(x["value"] for x in regional) == pytest.approx(sum(x["value"] for x in world), rel=1e-9)
+    europe = client.get("/v1/demand", params={**q, "by": "region", "region": "europe"}).json()["records"]
+    assert {x["region"] for x in europe} == {"europe"}
+    assert client.get("/v1/demand", params={**q, "region": "europe"}).status_code == 422
+    assert client.get("/v1/demand", params={**q, "by": "region", "region": "mars"}).status_code == 422
+
+
 def test_csv_by_query_and_by_accept_header(client):
     a = client.get("/v1/demand", params={"format": "csv", "start": 2040, "end": 2040})
     b = client.get("/v1/demand", params={"start": 2040, "end": 2040}, headers={"Accept": "text/csv"})
