@@ -46,16 +46,19 @@ def test_balance_closes_for_any_demand(assumptions, params, scale):
 
 def test_china_history_is_the_published_figures(assumptions, params):
     t = china_supply_table(assumptions, params, YEARS).set_index(["stage", "year"])
-    assert t.loc[("mine", 2024), "value_t"] == 270000 and t.loc[("mine", 2024), "kind"] == "history"
+    assert t.loc[("mine", 2024), "value_t"] == 270000
+    assert t.loc[("mine", 2024), "kind"] == "history"
     assert t.loc[("separation", 2023), "value_t"] == 243850
     assert t.loc[("magnet", 2023), "value_t"] == 270000
-    assert t.loc[("mine", 2030), "kind"] == "projection" and t.loc[("mine", 2030), "value_t"] > 270000
+    assert t.loc[("mine", 2030), "kind"] == "projection"
+    assert t.loc[("mine", 2030), "value_t"] > 270000
     assert {"mine", "separation", "imported_feed", "metal", "magnet"} == set(t.index.get_level_values("stage"))
 
 
 def test_recycled_supply_is_its_own_line_and_grows(balance):
     ndpr = balance[balance["material"] == "NdPr"].set_index("year")
-    assert (ndpr["recycled_t"] > 0).all() and ndpr.loc[2040, "recycled_t"] > ndpr.loc[2020, "recycled_t"]
+    assert (ndpr["recycled_t"] > 0).all()
+    assert ndpr.loc[2040, "recycled_t"] > ndpr.loc[2020, "recycled_t"]
 
 
 def test_rest_of_world_is_located_output_without_chinese_feed_credit(assumptions, params):

@@ -44,12 +44,14 @@ def test_the_report_names_every_field_the_product_promises(calibration):
         assert key in d, key
     assert {"name", "unit", "before", "after", "low", "high", "z"} <= set(d["parameters"][0])
     assert {"chi2", "dof", "p_value", "meaning"} <= set(d["tension"])
-    assert d["provenance"]["statement"] and d["provenance"]["interpretation"]
+    assert d["provenance"]["statement"]
+    assert d["provenance"]["interpretation"]
 
 
 def test_a_reachable_target_is_met_within_tolerance_by_the_deterministic_model(reachable):
     a, result = reachable
-    assert result.reachable and result.within_tolerance
+    assert result.reachable
+    assert result.within_tolerance
     params = resolve_parameters(a, "base", result.calibrated)
     assert demand_ratio(a, params, 2023, 2040) == pytest.approx(result.target_ratio, rel=a.model.calibration.tolerance)
 

@@ -26,7 +26,8 @@ def test_totals_are_the_sum_of_segments_on_the_chosen_basis(two_scenarios):
     segments = compare_table(two_scenarios, "segment", "blank", "magnet")
     summed = segments.groupby(["scenario", "year"])["value"].sum()
     assert np.allclose(total.set_index(["scenario", "year"])["value"].sort_index(), summed.sort_index())
-    assert set(total["unit"]) == {"t_magnet"} and set(total["basis"]) == {"blank"}
+    assert set(total["unit"]) == {"t_magnet"}
+    assert set(total["basis"]) == {"blank"}
 
 
 def test_scenarios_keep_the_order_they_were_given_in(two_scenarios):
@@ -42,7 +43,8 @@ def test_blank_is_more_than_finished_and_oxide_ignores_the_basis(two_scenarios):
     oxide_finished = compare_table(two_scenarios, "element", "finished", "oxide")
     oxide_alloy = compare_table(two_scenarios, "element", "alloy", "oxide")
     pd.testing.assert_frame_equal(oxide_finished, oxide_alloy)
-    assert set(oxide_finished["item"]) == {"Nd", "Pr", "Dy", "Tb"} and set(oxide_finished["basis"]) == {"oxide"}
+    assert set(oxide_finished["item"]) == {"Nd", "Pr", "Dy", "Tb"}
+    assert set(oxide_finished["basis"]) == {"oxide"}
 
 
 def test_elements_in_magnet_units_are_metal_contained(two_scenarios):
@@ -74,7 +76,8 @@ def test_unknown_dimension_is_refused(two_scenarios):
 def test_difference_against_the_reference(two_scenarios):
     out = difference_table(compare_table(two_scenarios, "total"), "base")
     base = out[out["scenario"] == "base"]
-    assert np.allclose(base["diff_t"], 0) and np.allclose(base["diff_pct"], 0)
+    assert np.allclose(base["diff_t"], 0)
+    assert np.allclose(base["diff_pct"], 0)
     high = out[out["scenario"] == "high"]
     assert (high["diff_t"] > 0).all()
 

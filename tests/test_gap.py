@@ -86,7 +86,8 @@ def test_rows_labelled_world_and_ex_china_are_taken_as_they_are():
         }
     )
     ndfeb = demand_by_material(table, np.array([2030])).query("material == 'NdFeB'").set_index("region")["demand_t"]
-    assert ndfeb["ex_china"] == 40.0 and ndfeb["world"] == 100.0
+    assert ndfeb["ex_china"] == 40.0
+    assert ndfeb["world"] == 100.0
 
 
 def test_chain_output_is_the_tightest_stage():
@@ -101,7 +102,8 @@ def test_chain_output_is_the_tightest_stage():
     np.testing.assert_allclose(out, [8.0, 1.0])
     assert list(bind) == ["separation", "magnet"]
     nxt, nxt_t = next_tightest(stages)
-    assert list(nxt) == ["metal", "alloy"] and list(nxt_t) == [9.0, 3.0]
+    assert list(nxt) == ["metal", "alloy"]
+    assert list(nxt_t) == [9.0, 3.0]
 
 
 def test_chain_never_exceeds_any_stage(gap):

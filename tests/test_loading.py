@@ -134,7 +134,8 @@ def test_a_year_given_as_total_only_is_accepted(assumptions_copy):
     a = load_assumptions(assumptions_copy)
     w = a.wind_installations
     row = w[(w["year"] == 2020) & (w["region"] == "World")]
-    assert row["location"].tolist() == ["total"] and row["value"].tolist() == [93.0]
+    assert row["location"].tolist() == ["total"]
+    assert row["value"].tolist() == [93.0]
 
 
 def test_bad_csv_value_names_row_and_value(assumptions_copy):
@@ -155,7 +156,8 @@ def test_every_problem_is_reported_not_just_the_first(assumptions_copy):
 
     _edit_yaml(assumptions_copy / "parameters.yaml", edit)
     msgs = _problems(assumptions_copy)
-    assert any("ev.motor_kg.BEV" in m for m in msgs) and any("manufacturing.machining_yield" in m for m in msgs)
+    assert any("ev.motor_kg.BEV" in m for m in msgs)
+    assert any("manufacturing.machining_yield" in m for m in msgs)
 
 
 def test_invalid_yaml_names_the_line(assumptions_copy):

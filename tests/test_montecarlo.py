@@ -154,7 +154,8 @@ def test_the_base_year_total_is_allocated_among_segments_not_invented(fitted):
     residual = paths[(a.model.uncertainty.residual_segment, "NdFeB", "finished", "t_magnet")][:, 0]
     # where the counted segments alone exceed the total the residual is empty (never negative)
     filled = residual > 0
-    assert filled.mean() > 0.95 and (residual >= 0).all()
+    assert filled.mean() > 0.95
+    assert (residual >= 0).all()
     np.testing.assert_allclose(total[filled], central[sel]["value"].sum(), rtol=1e-4)
     assert (total[~filled] > central[sel]["value"].sum()).all()
     assert paths[("ev_bev", "NdFeB", "finished", "t_magnet")][:, 0].std() > 0
@@ -173,7 +174,8 @@ def test_draws_stay_within_the_sourced_ranges(fitted):
     a, params = fitted
     d = draw(a, params, 4096, 0, YEARS)
     for name, v in d.priors.parameter_values(d.z).items():
-        assert v.min() >= params[name].low - 1e-12 and v.max() <= params[name].high + 1e-12, name
+        assert v.min() >= params[name].low - 1e-12, name
+        assert v.max() <= params[name].high + 1e-12, name
 
 
 def test_driver_bands_are_the_demand_paths_spread_in_closed_form(fitted):

@@ -21,7 +21,8 @@ NOTEBOOK_TIMEOUT_S = 1800  # the first cell may fit the driver models when the c
 def test_demand_is_the_tidy_table_on_one_basis(assumptions_fitted, calibration_fitted):
     d = mf.demand(scenario="high", basis="alloy", start=2030, end=2031)
     assert list(d.columns) == DEMAND_COLUMNS
-    assert set(d["basis"]) == {"alloy", "oxide"} and set(d["scenario"]) == {"high"}
+    assert set(d["basis"]) == {"alloy", "oxide"}
+    assert set(d["scenario"]) == {"high"}
     assert set(d["year"]) == {2030, 2031}
     blank = mf.demand(scenario="high", basis="blank", start=2030, end=2031)
     magnet = lambda t: t[t["unit"] == "t_magnet"]["value"].sum()  # noqa: E731
@@ -38,7 +39,8 @@ def test_demand_matches_the_model_the_service_serves(assumptions_fitted, calibra
 
 def test_gap_and_balance_filters_and_identity():
     g = mf.gap(chain="china_free", region="ex_china", stage="chain", material="NdFeB", start=2040, end=2040)
-    assert len(g) == 1 and g["gap_t"].iloc[0] == pytest.approx(g["demand_t"].iloc[0] - g["supply_risked_t"].iloc[0])
+    assert len(g) == 1
+    assert g["gap_t"].iloc[0] == pytest.approx(g["demand_t"].iloc[0] - g["supply_risked_t"].iloc[0])
     b = mf.balance(material="NdPr", start=2030, end=2035)
     total = b["china_t"] + b["rest_of_world_t"] + b["recycled_t"] + b["deficit_t"]
     assert np.allclose(total, b["demand_t"])
@@ -64,9 +66,11 @@ def test_load_assumptions_reads_another_directory(assumptions_copy):
 def test_sensitivity_ranks_every_input_by_its_swing_in_the_year_asked():
     s = mf.sensitivity(year=2040, output="NdPr")
     assert {"name", "unit", "low_value", "high_value", "output_low", "output_high", "S1", "ST"} <= set(s.columns)
-    assert set(s["year"]) == {2040} and set(s["output"]) == {"NdPr"}
+    assert set(s["year"]) == {2040}
+    assert set(s["output"]) == {"NdPr"}
     swing = (s["output_high"] - s["output_low"]).abs().to_numpy()
-    assert len(swing) > 10 and (swing >= 0).all()
+    assert len(swing) > 10
+    assert (swing >= 0).all()
 
 
 def test_example_notebook_runs():
@@ -77,4 +81,5 @@ def test_example_notebook_runs():
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "assumptions version" in text and "MAPE" in text
+    assert "assumptions version" in text
+    assert "MAPE" in text

@@ -32,7 +32,8 @@ def test_every_output_year_and_input_has_a_row_with_the_documented_columns(table
     assert set(table["output"]) == {"total", "NdPr", "Dy", "Tb"}
     assert set(table["year"]) == {2030, 2040}
     per = table.groupby(["year", "output"]).size()
-    assert per.nunique() == 1 and per.iloc[0] > 20
+    assert per.nunique() == 1
+    assert per.iloc[0] > 20
 
 
 def test_the_sweep_is_sorted_by_swing_and_brackets_the_central_value(table, assumptions_fitted):

@@ -80,13 +80,16 @@ def test_financing_raises_a_pre_construction_project_but_never_lowers_one(params
 def test_lynas_malaysia_nameplate_is_pre_upgrade_with_the_upgrade_from_2025(assumptions):
     base = _by_id(assumptions, "lynas_malaysia")
     upgrade = _by_id(assumptions, "lynas_malaysia_upgrade")
-    assert base.capacity == 7200 and upgrade.expands == "lynas_malaysia"
-    assert upgrade.first_year == 2025 and base.capacity + upgrade.capacity == 10500
+    assert base.capacity == 7200
+    assert upgrade.expands == "lynas_malaysia"
+    assert upgrade.first_year == 2025
+    assert base.capacity + upgrade.capacity == 10500
 
 
 def test_lynas_malaysia_output_history_is_published_output(assumptions, params):
     h = output_history(assumptions)["lynas_malaysia"]
-    assert h[2024] == 5655 and h[2025] == 6558
+    assert h[2024] == 5655
+    assert h[2025] == 6558
     years = np.array([2024, 2025])
     out = risked_native(_by_id(assumptions, "lynas_malaysia"), assumptions, params, years, output_history(assumptions))
     np.testing.assert_allclose(out, [5655, 6558])
@@ -107,8 +110,10 @@ def test_a_running_plant_counts_before_its_first_published_year_at_that_year_s_u
 
 def test_lynas_heavy_rare_earths_operate_since_2025(assumptions):
     dy, tb = _by_id(assumptions, "lynas_malaysia_dy"), _by_id(assumptions, "lynas_malaysia_tb")
-    assert dy.status == tb.status == "operating" and dy.first_year == tb.first_year == 2025
-    assert dy.unit == "t_Dy_oxide" and tb.unit == "t_Tb_oxide"
+    assert dy.status == tb.status == "operating"
+    assert dy.first_year == tb.first_year == 2025
+    assert dy.unit == "t_Dy_oxide"
+    assert tb.unit == "t_Tb_oxide"
 
 
 def test_shin_etsu_vietnam_starts_2016_and_doubles_2018(assumptions):
@@ -119,7 +124,8 @@ def test_shin_etsu_vietnam_starts_2016_and_doubles_2018(assumptions):
 
 def test_ramaco_brook_is_not_counted_as_rare_earth_oxide(assumptions, params):
     brook = _by_id(assumptions, "ramaco_brook")
-    assert brook.capacity is None and "scandium" in (brook.note or "")
+    assert brook.capacity is None
+    assert "scandium" in (brook.note or "")
     cap = project_supply(assumptions, params, YEARS)
     assert cap[cap["id"] == "ramaco_brook"]["magnet_eq_t"].sum() == 0.0
 
@@ -127,7 +133,8 @@ def test_ramaco_brook_is_not_counted_as_rare_earth_oxide(assumptions, params):
 def test_mines_carry_their_own_ndpr_share(assumptions):
     assert _by_id(assumptions, "mp_mountain_pass_mine").ndpr_share_of_treo == pytest.approx(0.157)
     counted_treo = [p for p in assumptions.projects if p.unit.startswith("t_TREO") and p.capacity is not None]
-    assert counted_treo and all(p.ndpr_share_of_treo is not None for p in counted_treo)
+    assert counted_treo
+    assert all(p.ndpr_share_of_treo is not None for p in counted_treo)
 
 
 def test_metal_and_alloy_makers_outside_china_are_listed(assumptions):
@@ -147,11 +154,10 @@ def test_metal_and_alloy_makers_outside_china_are_listed(assumptions):
 def test_src_realloys_chain_as_published(assumptions):
     metal = _by_id(assumptions, "src_saskatoon_metal")
     exp = _by_id(assumptions, "src_saskatoon_metal_expansion")
-    assert metal.capacity + exp.capacity == 600 and exp.first_year == 2027
-    assert (
-        _by_id(assumptions, "src_saskatoon_dy").capacity == 30
-        and _by_id(assumptions, "src_saskatoon_tb").capacity == 15
-    )
+    assert metal.capacity + exp.capacity == 600
+    assert exp.first_year == 2027
+    assert _by_id(assumptions, "src_saskatoon_dy").capacity == 30
+    assert _by_id(assumptions, "src_saskatoon_tb").capacity == 15
 
 
 # --- output, not nameplate --------------------------------------------------------------------------
@@ -159,13 +165,16 @@ def test_operating_plants_count_at_output_not_nameplate(assumptions, params):
     mp = _by_id(assumptions, "mp_mountain_pass_separation")
     out = risked_native(mp, assumptions, params, np.array([2024, 2025, 2026, 2040]), output_history(assumptions))
     np.testing.assert_allclose(out[:2], [1294, 2599])
-    assert out[2] > out[1] and out[3] <= mp.capacity  # ramps from the observed level, never past nameplate
+    # ramps from the observed level, never past nameplate
+    assert out[2] > out[1]
+    assert out[3] <= mp.capacity
 
 
 def test_a_new_plant_ramps_utilisation(assumptions, params):
     p = _project(status="operating", first_year=2030, years_to_full=1)
     out = risked_native(p, assumptions, params, np.array([2029, 2030, 2040]), {})
-    assert out[0] == 0 and 0 < out[1] < out[2] <= 1000
+    assert out[0] == 0
+    assert 0 < out[1] < out[2] <= 1000
 
 
 def test_risked_never_exceeds_nameplate_without_history(assumptions, params):
@@ -179,8 +188,11 @@ def test_risked_never_exceeds_nameplate_without_history(assumptions, params):
 def test_every_project_row_has_a_source_status_and_financing(assumptions):
     assert len(assumptions.projects) >= 90
     for p in assumptions.projects:
-        assert p.source_url.startswith("http") and p.source_title and p.source_publisher
-        assert p.status_source.startswith("http") and p.financing_source.startswith("http")
+        assert p.source_url.startswith("http")
+        assert p.source_title
+        assert p.source_publisher
+        assert p.status_source.startswith("http")
+        assert p.financing_source.startswith("http")
 
 
 def test_required_companies_are_covered(assumptions):
@@ -210,7 +222,8 @@ def test_project_table_lists_status_financing_and_latest_output(assumptions, par
     t = project_table(assumptions, params)
     assert len(t) == len(assumptions.projects)
     row = t.set_index("id").loc["lynas_malaysia"]
-    assert row["output_latest_year"] == 2025 and row["output_latest_t"] == 6558
+    assert row["output_latest_year"] == 2025
+    assert row["output_latest_t"] == 6558
     assert set(t["status"]) <= set(STATUSES)
 
 
@@ -274,9 +287,8 @@ def test_chinese_feed_counts_only_the_non_chinese_share_in_china_free(assumption
     key = (before["stage"] == "magnet") & (before["weighting"] == "nameplate") & (before["material"] == "NdFeB")
     diff = after.loc[key, "value"].to_numpy() - before.loc[key, "value"].to_numpy()
     chains = before.loc[key, "chain"].to_numpy()
-    assert diff[chains == "china_free"][0] == pytest.approx(250) and diff[chains == "outside_china"][
-        0
-    ] == pytest.approx(1000)
+    assert diff[chains == "china_free"][0] == pytest.approx(250)
+    assert diff[chains == "outside_china"][0] == pytest.approx(1000)
 
 
 def test_a_plant_that_feeds_another_is_never_counted_twice(assumptions, params):
@@ -287,7 +299,9 @@ def test_a_plant_that_feeds_another_is_never_counted_twice(assumptions, params):
     )
     np.testing.assert_allclose(stage_capacity(without, params, years)["value"], base["value"])
     kal = _by_id(assumptions, "lynas_kalgoorlie")
-    assert kal.feeds == "lynas_malaysia" and kal.capacity and kal.capacity > 0
+    assert kal.feeds == "lynas_malaysia"
+    assert kal.capacity
+    assert kal.capacity > 0
 
 
 # --- bad input ----------------------------------------------------------------------------------------
@@ -410,7 +424,8 @@ def test_supply_quantiles_are_ordered_and_bracket_the_expectation(assumptions, p
 
     years = np.array([2026, 2030, 2040])
     q = supply_quantile_table(assumptions, params, years, n_paths=2000)
-    assert (q["p10"] <= q["p50"]).all() and (q["p50"] <= q["p90"]).all()
+    assert (q["p10"] <= q["p50"]).all()
+    assert (q["p50"] <= q["p90"]).all()
     cap = stage_capacity(assumptions, params, years)
     keys = ["year", "chain", "stage", "material"]
     risked = cap[cap["weighting"] == "risked"].merge(q, on=keys).set_index(keys)

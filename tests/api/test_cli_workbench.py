@@ -49,7 +49,8 @@ def test_export_writes_one_workbook_with_every_table(tmp_path):
     target = tmp_path / "outlook.xlsx"
     r = run("export", "--format", "xlsx", str(target), env={**FAST, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"wrote {target}") and "assumptions version" in r.stdout
+    assert r.stdout.startswith(f"wrote {target}")
+    assert "assumptions version" in r.stdout
     assert "━" not in r.stderr  # not a terminal: no progress bar
     book = openpyxl.load_workbook(target, read_only=True)
     for sheet in ("version", "demand", "elements", "drivers", "supply by stage", "gap", "balance", "calibration"):
@@ -62,16 +63,19 @@ def test_export_writes_one_workbook_with_every_table(tmp_path):
 
 def test_export_refuses_a_missing_directory(tmp_path):
     r = run("export", "--format", "xlsx", str(tmp_path / "nowhere" / "x.xlsx"))
-    assert r.returncode == 2 and "does not exist" in r.stderr
+    assert r.returncode == 2
+    assert "does not exist" in r.stderr
 
 
 def test_progress_shows_on_a_terminal_and_not_with_quiet():
     args = ("demand", "--quantiles", "--paths", "20000", "--start", "2040", "--end", "2040", "--format", "csv")
     code, shown = run_on_a_terminal(*args)
     assert code == 0, shown
-    assert "Monte Carlo" in shown and "20000 paths" in shown
+    assert "Monte Carlo" in shown
+    assert "20000 paths" in shown
     code, shown = run_on_a_terminal("--quiet", *args)
-    assert code == 0 and "Monte Carlo" not in shown
+    assert code == 0
+    assert "Monte Carlo" not in shown
 
 
 def test_serve_says_when_it_is_ready_and_where(tmp_path):
@@ -93,7 +97,8 @@ def test_serve_says_when_it_is_ready_and_where(tmp_path):
             text = Path(log.name).read_text()
         assert text.startswith(f"starting magnet-forecast on http://127.0.0.1:{port}")
         assert "first start" in text
-        assert f"dashboard  http://127.0.0.1:{port}/" in text and "/docs" in text
+        assert f"dashboard  http://127.0.0.1:{port}/" in text
+        assert "/docs" in text
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)

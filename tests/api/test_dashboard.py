@@ -51,11 +51,13 @@ def test_dashboard_draws_every_chart_without_console_errors(server, browser):
     assert len(rows) >= 90
     browser.find_element(By.ID, "f-company").send_keys("REalloys")
     filtered = browser.find_elements(By.CSS_SELECTOR, "#pipeline-table tbody tr")
-    assert 0 < len(filtered) < len(rows) and all("REalloys" in r.text for r in filtered)
+    assert 0 < len(filtered) < len(rows)
+    assert all("REalloys" in r.text for r in filtered)
     Select(browser.find_element(By.ID, "f-status")).select_by_value("financed")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#pipeline-table tbody tr")) <= len(filtered)
     binding = browser.find_elements(By.CSS_SELECTOR, "#binding-table tbody tr")
-    assert binding and all(s in binding[0].text for s in ("t,", "next"))
+    assert binding
+    assert all(s in binding[0].text for s in ("t,", "next"))
     Select(browser.find_element(By.ID, "balance-material")).select_by_value("Dy")
     WebDriverWait(browser, PAGE_TIMEOUT_S).until(
         lambda d: d.execute_script("return document.getElementById('chart-balance').dataset.material") == "Dy"

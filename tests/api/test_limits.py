@@ -65,15 +65,19 @@ def test_the_response_cache_is_bounded_in_bytes():
     for i in range(50):
         cache.put((i,), Rendered(b"x" * 1000, "application/json", str(i)))
         assert cache.bytes <= 10_000
-    assert len(cache) == 10 and cache.get((49,)) is not None and cache.get((0,)) is None
+    assert len(cache) == 10
+    assert cache.get((49,)) is not None
+    assert cache.get((0,)) is None
     cache.put(("huge",), Rendered(b"x" * 20_000, "application/json", "h"))
-    assert cache.get(("huge",)) is None and cache.bytes <= 10_000
+    assert cache.get(("huge",)) is None
+    assert cache.bytes <= 10_000
 
 
 def test_a_cached_body_is_gzipped_once_when_cached():
     body = b'{"records": [' + b"1.5, " * 5000 + b"1]}"
     hit = Rendered.make(body, "application/json", "e", gzip_min_bytes=1024)
-    assert gzip.decompress(hit.gzipped) == body and hit.size == len(body) + len(hit.gzipped)
+    assert gzip.decompress(hit.gzipped) == body
+    assert hit.size == len(body) + len(hit.gzipped)
     assert Rendered.make(b"{}", "application/json", "e", gzip_min_bytes=1024).gzipped is None
 
 

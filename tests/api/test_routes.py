@@ -300,24 +300,28 @@ def test_gap_by_chain_china_free_never_covers_more(client):
     recs = client.get("/v1/gap", params={"stage": "chain", "region": "ex_china", "element": "NdFeB"}).json()["records"]
     by = {(r["year"], r["chain"]): r for r in recs}
     years = {y for y, _ in by}
-    assert years and all((y, "china_free") in by and (y, "outside_china") in by for y in years)
+    assert years
+    assert all((y, "china_free") in by and (y, "outside_china") in by for y in years)
     for y in years:
         assert by[(y, "china_free")]["supply_risked_t"] <= by[(y, "outside_china")]["supply_risked_t"] + 1e-6
         assert by[(y, "china_free")]["binding_stage"] in {"mine", "separation", "metal", "alloy", "magnet"}
     one = client.get("/v1/gap", params={"chain": "china_free", "stage": "chain"}).json()["records"]
-    assert one and {r["chain"] for r in one} == {"china_free"}
+    assert one
+    assert {r["chain"] for r in one} == {"china_free"}
 
 
 def test_projects_filter_by_company_country_stage_and_status(client):
     every = client.get("/v1/supply/projects").json()["records"]
     assert len(every) >= 90
     realloys = client.get("/v1/supply/projects", params={"company": "realloys"}).json()["records"]
-    assert realloys and all("realloys" in r["company"].lower() for r in realloys)
+    assert realloys
+    assert all("realloys" in r["company"].lower() for r in realloys)
     src = client.get("/v1/supply/projects", params={"company": "Saskatchewan", "stage": "metal"}).json()["records"]
     assert {r["id"] for r in src} == {"src_saskatoon_metal", "src_saskatoon_metal_expansion"}
     assert all(r["financing"] == "offtake_signed" and r["status_source"].startswith("http") for r in src)
     us_operating = client.get("/v1/supply/projects", params={"country": "usa", "status": "operating"}).json()["records"]
-    assert us_operating and all(r["country"] == "USA" and r["status"] == "operating" for r in us_operating)
+    assert us_operating
+    assert all(r["country"] == "USA" and r["status"] == "operating" for r in us_operating)
     loi = client.get("/v1/supply/projects", params={"financing": "letter_of_interest"}).json()["records"]
     assert "arr_halleck_creek" in {r["id"] for r in loi}
     csv_text = client.get("/v1/supply/projects", params={"company": "Ramaco", "format": "csv"}).text
@@ -336,7 +340,8 @@ def test_balance_closes_and_filters_by_material(client):
 def test_scenarios_table_has_2030_and_2040_totals_and_uncalibrated_beside_base(client):
     sc = {s["name"]: s for s in client.get("/v1/scenarios").json()["scenarios"]}
     assert {"base", "uncalibrated", "robotics_boom", "export_controls"} <= set(sc)
-    assert sc["uncalibrated"]["calibrated"] is False and sc["base"]["calibrated"] is True
+    assert sc["uncalibrated"]["calibrated"] is False
+    assert sc["base"]["calibrated"] is True
     for s in sc.values():
         assert [t["year"] for t in s["totals"]] == [2030, 2040]
         assert all(t["ndfeb_t"] > 0 for t in s["totals"])
@@ -348,11 +353,13 @@ def test_sensitivity_route_and_its_errors(client):
     r = client.get("/v1/sensitivity", params={"year": 2030, "output": "NdPr"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["central"] > 0 and body["parameters"]
+    assert body["central"] > 0
+    assert body["parameters"]
     swing = [abs(p["output_high"] - p["output_low"]) for p in body["parameters"]]
     assert swing == sorted(swing, reverse=True)
     bad = client.get("/v1/sensitivity", params={"year": 2031})
-    assert bad.status_code == 422 and bad.json()["details"][0]["parameter"] == "year"
+    assert bad.status_code == 422
+    assert bad.json()["details"][0]["parameter"] == "year"
     assert client.get("/v1/sensitivity", params={"output": "Nd"}).status_code == 422
 
 
@@ -361,4 +368,5 @@ def test_what_if_forecast_returns_bands_when_asked(client):
     r = client.post("/v1/forecast", json=body)
     assert r.status_code == 200, r.text
     rows = [d for d in r.json()["demand"] if d["material"] == "NdFeB" and d["segment"] == "ev_bev"]
-    assert rows and all(d["p5"] <= d["p50"] <= d["p95"] for d in rows)
+    assert rows
+    assert all(d["p5"] <= d["p50"] <= d["p95"] for d in rows)

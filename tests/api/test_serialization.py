@@ -49,7 +49,8 @@ def _table(bundle, name: str) -> pd.DataFrame:
 
 def test_a_bundle_round_trips_every_table_and_the_calibration(bundle, assumptions):
     back = load_bundle(dump_bundle(bundle), assumptions)
-    assert bundle.sensitivity is not None and bundle.balance is not None
+    assert bundle.sensitivity is not None
+    assert bundle.balance is not None
     for name in BUNDLE_TABLES:
         pd.testing.assert_frame_equal(_table(back, name), _table(bundle, name))
     assert back.calibration == bundle.calibration

@@ -122,11 +122,15 @@ def test_a_what_if_flood_is_bounded_and_health_answers_throughout(tight):
     done.set()
     prober.join()
     statuses = sorted(r.status_code for r in answers)
-    assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
+    assert set(statuses) <= {200, 503}, statuses
+    assert 200 in statuses, statuses
+    assert 503 in statuses, statuses
     for r in answers:
         if r.status_code == 503:
-            assert int(r.headers["retry-after"]) >= 1 and r.json()["error"] == "busy"
-    assert health_s and max(health_s) < HEALTH_DURING_FLOOD_S, max(health_s)
+            assert int(r.headers["retry-after"]) >= 1
+            assert r.json()["error"] == "busy"
+    assert health_s, "no /health timing was recorded"
+    assert max(health_s) < HEALTH_DURING_FLOOD_S, max(health_s)
     # the same client keeps sending, quickly (invalid bodies cost a token too): its rate runs out
     later = [httpx.post(tight + "/v1/forecast", json={"scenario": 5}, timeout=60) for _ in range(FLOOD + 12)]
     assert {r.status_code for r in later} == {422, 429}
@@ -139,7 +143,8 @@ def test_failed_admin_attempts_are_throttled(tight):
     for _ in range(3):
         assert httpx.get(tight + "/v1/assumptions/versions", headers=wrong).status_code == 403
     blocked = httpx.get(tight + "/v1/assumptions/versions", headers=right)
-    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) >= 1
     time.sleep(3.2)
     assert httpx.get(tight + "/v1/assumptions/versions", headers=right).status_code == 200
 
@@ -174,7 +179,8 @@ def test_a_chunked_body_over_the_limit_gets_413(live_client):
             yield b" " * 1024
 
     r = live_client.post("/v1/forecast", content=chunks(), headers={"content-type": "application/json"})
-    assert r.status_code == 413 and r.json()["details"][0]["parameter"] == "body"
+    assert r.status_code == 413
+    assert r.json()["details"][0]["parameter"] == "body"
 
 
 def test_a_number_for_a_trajectory_parameter_is_applied_to_every_anchor(client):

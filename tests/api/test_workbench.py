@@ -66,9 +66,12 @@ def test_what_if_panel_moves_demand_and_gap_and_refuses_bad_input(server, browse
     _ready(browser)
     assert browser.find_element(By.ID, "scenario").get_attribute("value") == "uncalibrated"
     field = browser.find_element(By.ID, KG_INPUT)
-    assert field.get_attribute("min") == "1.1" and field.get_attribute("max") == "2"
+    assert field.get_attribute("min") == "1.1"
+    assert field.get_attribute("max") == "2"
     label = browser.find_element(By.CSS_SELECTOR, f"label[for='{KG_INPUT}']").get_attribute("title")
-    assert "kg_per_motor" in label and "Source:" in label and "http" in label
+    assert "kg_per_motor" in label
+    assert "Source:" in label
+    assert "http" in label
     _shot(browser, "1-start")
 
     seq = _seq(browser)
@@ -77,9 +80,11 @@ def test_what_if_panel_moves_demand_and_gap_and_refuses_bad_input(server, browse
     heavy = _whatif_2040(browser)
     gap_heavy = float(browser.find_element(By.ID, "whatif-gap-outside_china").text.replace(",", ""))
     diff = browser.find_element(By.ID, "whatif-demand-diff").text
-    assert diff.startswith("+") and "%" in diff
+    assert diff.startswith("+")
+    assert "%" in diff
     traces = browser.execute_script("return document.getElementById('chart-whatif-demand').data.map(t => t.name)")
-    assert "what-if P5-P95" in traces and "uncalibrated P5-P95" in traces
+    assert "what-if P5-P95" in traces
+    assert "uncalibrated P5-P95" in traces
     _shot(browser, "2-what-if-heavier-motors")
 
     seq = _seq(browser)
@@ -87,7 +92,8 @@ def test_what_if_panel_moves_demand_and_gap_and_refuses_bad_input(server, browse
     _what_if_done(browser, seq)
     light = _whatif_2040(browser)
     gap_light = float(browser.find_element(By.ID, "whatif-gap-outside_china").text.replace(",", ""))
-    assert light < heavy and gap_light < gap_heavy
+    assert light < heavy
+    assert gap_light < gap_heavy
     assert browser.find_element(By.ID, "whatif-demand-diff").text.startswith("-")
     roundtrip_ms = int(browser.execute_script("return +document.getElementById('whatif').dataset.roundtripMs"))
     assert roundtrip_ms > 0
@@ -100,7 +106,8 @@ def test_what_if_panel_moves_demand_and_gap_and_refuses_bad_input(server, browse
     _set(browser, KG_INPUT, "9")
     _wait(browser, "return document.getElementById('whatif').dataset.state", "error")
     error = browser.find_element(By.ID, KG_INPUT + "-error").text
-    assert error == api_message and "outside its range" in error
+    assert error == api_message
+    assert "outside its range" in error
     assert browser.find_element(By.ID, KG_INPUT).get_attribute("aria-invalid") == "true"
     assert _whatif_2040(browser) == light
     _shot(browser, "3-what-if-refused")
@@ -112,12 +119,14 @@ def test_scenarios_side_by_side_switch_basis_unit_and_view(server, browser):
     _ready(browser)
     chart = browser.find_element(By.ID, "chart-compare")
     chosen = chart.get_attribute("data-scenarios").split(",")
-    assert len(chosen) >= 3 and chosen[0] == "base"
+    assert len(chosen) >= 3
+    assert chosen[0] == "base"
     names = browser.execute_script("return document.getElementById('chart-compare').data.map(t => t.name)")
     assert all(n in names for n in chosen)
     rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")
     years = [r.get_attribute("data-key") for r in rows]
-    assert {"2030", "2040", "2050"} <= set(years) and all(int(y) % 5 == 0 for y in years)
+    assert {"2030", "2040", "2050"} <= set(years)
+    assert all(int(y) % 5 == 0 for y in years)
     _shot(browser, "4-compare-totals")
 
     def redrawn(by: str, unit_text: str) -> None:
@@ -130,7 +139,8 @@ def test_scenarios_side_by_side_switch_basis_unit_and_view(server, browser):
     Select(browser.find_element(By.ID, "compare-by")).select_by_value("segment")
     redrawn("segment", "t_magnet (blank)")
     items = [r.get_attribute("data-key") for r in browser.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")]
-    assert "ev_bev" in items and "wind_offshore" in items
+    assert "ev_bev" in items
+    assert "wind_offshore" in items
     _shot(browser, "5-compare-segments-blank")
     Select(browser.find_element(By.ID, "compare-by")).select_by_value("element")
     Select(browser.find_element(By.ID, "compare-unit")).select_by_value("oxide")
@@ -203,7 +213,8 @@ def test_the_url_holds_the_view_and_restores_it(server, browser):
     _wait(browser, "return document.getElementById('chart-compare').dataset.unit.startsWith('t_oxide')")
     expected = _whatif_2040(browser)
     url = browser.current_url
-    assert "whatif=ev.motor_kg.BEV%3A1.8" in url and "unit=oxide" in url
+    assert "whatif=ev.motor_kg.BEV%3A1.8" in url
+    assert "unit=oxide" in url
 
     browser.delete_all_cookies()
     browser.get("about:blank")

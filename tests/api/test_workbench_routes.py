@@ -26,17 +26,21 @@ def test_what_if_inputs_are_bounded_with_unit_and_source(client):
     inputs = r.json()["inputs"]
     names = {i["name"] for i in inputs}
     assert {"ev.motor_kg.BEV", "ev.pm_motor_share", "recycling.eol_collection_rate"} <= names
-    assert any(i["kind"] == "share" for i in inputs) and any(i["kind"] == "path" for i in inputs)
+    assert any(i["kind"] == "share" for i in inputs)
+    assert any(i["kind"] == "path" for i in inputs)
     for i in inputs:
         assert i["low"] <= i["value"] <= i["high"], i["name"]
-        assert i["unit"] and i["source"]["title"] and i["source"]["url"], i["name"]
+        assert i["unit"], i["name"]
+        assert i["source"]["title"], i["name"]
+        assert i["source"]["url"], i["name"]
     share = next(i for i in inputs if i["kind"] == "share")
     assert sum(share["group_values"].values()) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_what_if_inputs_refuse_an_unknown_scenario(client):
     r = client.get("/v1/what-if/inputs", params={"scenario": "nope"})
-    assert r.status_code == 422 and r.json()["details"][0]["parameter"] == "scenario"
+    assert r.status_code == 422
+    assert r.json()["details"][0]["parameter"] == "scenario"
 
 
 def test_forecast_with_bands_moves_with_kg_per_motor(client):
@@ -49,7 +53,8 @@ def test_forecast_with_bands_moves_with_kg_per_motor(client):
         assert t["p5"] < t["p50"] < t["p95"]
     gap = {r["chain"]: r["gap_t"] for r in high["gap"] if r["year"] == YEAR and r["stage"] == "chain"}
     gap_lo = {r["chain"]: r["gap_t"] for r in low["gap"] if r["year"] == YEAR and r["stage"] == "chain"}
-    assert gap and all(gap[c] > gap_lo[c] for c in gap)
+    assert gap
+    assert all(gap[c] > gap_lo[c] for c in gap)
     assert {r["basis"] for r in high["demand"]} == {"finished", "oxide"}
 
 
@@ -57,7 +62,8 @@ def test_an_override_outside_its_range_is_refused_naming_it(client):
     r = client.post("/v1/forecast", json={"scenario": "base", "overrides": {"ev.motor_kg.BEV": 9}})
     assert r.status_code == 422
     detail = r.json()["details"][0]
-    assert detail["parameter"] == "overrides.ev.motor_kg.BEV" and detail["allowed"] == [1.1, 2.0]
+    assert detail["parameter"] == "overrides.ev.motor_kg.BEV"
+    assert detail["allowed"] == [1.1, 2.0]
     assert "outside its range" in detail["message"]
 
 
@@ -89,7 +95,8 @@ def test_compare_csv_carries_the_version_and_equals_the_json(client):
     df = pd.read_csv(io.StringIO(r.text))
     assert set(df["assumptions_version"]) == {js["assumptions_version"]}
     assert df["value"].tolist() == pytest.approx([rec["value"] for rec in js["records"]])
-    assert set(df["item"]) == {"Nd", "Pr", "Dy", "Tb"} and set(df["unit"]) == {"t_oxide"}
+    assert set(df["item"]) == {"Nd", "Pr", "Dy", "Tb"}
+    assert set(df["unit"]) == {"t_oxide"}
 
 
 def test_compare_gap_per_chain_with_a_what_if(client):
@@ -141,8 +148,11 @@ def test_workbook_has_a_sheet_per_table_numbers_as_numbers(client):
     header = [c.value for c in next(book["demand"].iter_rows(min_row=1, max_row=1))]
     assert header[:7] == ["year", "scenario", "segment", "material", "basis", "unit", "value"]
     first = next(book["demand"].iter_rows(min_row=2, max_row=2))
-    assert first[0].data_type == "n" and first[6].data_type == "n" and isinstance(first[6].value, float)
+    assert first[0].data_type == "n"
+    assert first[6].data_type == "n"
+    assert isinstance(first[6].value, float)
     sources = list(book["sources"].iter_rows(min_row=2, values_only=True))
-    assert len(sources) >= 20 and all(str(row[4]).startswith(("http", "assumptions/")) for row in sources)
+    assert len(sources) >= 20
+    assert all(str(row[4]).startswith(("http", "assumptions/")) for row in sources)
     r2 = client.get("/v1/export.xlsx", headers={"If-None-Match": r.headers["etag"]})
     assert r2.status_code == 304

@@ -38,7 +38,8 @@ def _holder(url: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLD, url, str(LEASE_S)], stdout=subprocess.PIPE, text=True, env=os.environ
     )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
     return proc
 
 

@@ -74,7 +74,8 @@ def test_a_rollback_stays_until_new_content_or_unpin(store, changed_dir, tmp_pat
     assert refresh(store, str(changed_dir), SETTINGS).status == "activated"
     assert store.activate(first.short_id, LEASE_S).pinned
     again = refresh(store, str(changed_dir), SETTINGS)  # the scheduled refresh from the same source
-    assert again.status == "pinned" and store.active().short_id == first.short_id, again
+    assert again.status == "pinned", again
+    assert store.active().short_id == first.short_id, again
     # a restart with REFRESH_ON_START from that source keeps the rollback too
     service = _service(store_url(store), refresh_on_start=True, source=changed_dir)
     service.start()
@@ -84,7 +85,8 @@ def test_a_rollback_stays_until_new_content_or_unpin(store, changed_dir, tmp_pat
     newer = copy_assumptions(tmp_path / "newer")
     edit_parameter(newer, "ev.motor_kg.BEV", value=1.7)
     brought = refresh(store, str(newer), SETTINGS)
-    assert brought.status == "activated" and not store.active().pinned
+    assert brought.status == "activated"
+    assert not store.active().pinned
     store.activate(first.short_id, LEASE_S)
     store.unpin()
     assert refresh(store, str(changed_dir), SETTINGS).status == "activated"
@@ -95,7 +97,8 @@ def test_a_killed_refresh_leaves_no_working_copy_behind(store, changed_dir, tmp_
     env = {"MAGNET_FORECAST_DATA_DIR": str(data), "MAGNET_FORECAST_FAULT_PAUSE": "fetched"}
     env["MAGNET_FORECAST_CACHE"] = str(Settings().fit_cache_dir())  # share the fitted drivers
     proc = _cli_refresh(store.url, changed_dir, env)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "paused at fetched"
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "paused at fetched"
     assert len(list((data / "tmp").glob(f"{WORKDIR_PREFIX}*"))) == 1
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -107,5 +110,6 @@ def test_a_killed_refresh_leaves_no_working_copy_behind(store, changed_dir, tmp_
         if r.status != "locked":
             break
         time.sleep(0.5)
-    assert r is not None and r.status == "activated", r
+    assert r is not None, r
+    assert r.status == "activated", r
     assert list((data / "tmp").glob(f"{WORKDIR_PREFIX}*")) == []

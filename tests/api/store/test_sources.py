@@ -125,7 +125,8 @@ def test_a_manifest_naming_other_files_is_refused_without_echoing_them(tmp_path)
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     with serving(handler) as base, pytest.raises(SourceError) as err:
         fetch(base + "/manifest.json", tmp_path / "d", Limits(allowed_networks=LOOPBACK))
-    assert "not an assumptions file" in str(err.value) and SECRET not in str(err.value)
+    assert "not an assumptions file" in str(err.value)
+    assert SECRET not in str(err.value)
 
 
 def test_one_deadline_bounds_the_whole_download(tmp_path):
@@ -174,7 +175,8 @@ def test_credentials_of_a_source_url_are_not_stored_returned_or_logged(store, ch
         url = base.replace("http://", "http://reader:hunter2pw@") + "/manifest.json?token=tok3n"
         r = refresh(store, url, settings)
         bad = refresh(store, url.replace("manifest.json", "none.json"), settings)
-    assert r.status == "activated" and bad.status == "rejected", (r, bad)
+    assert r.status == "activated", (r, bad)
+    assert bad.status == "rejected", (r, bad)
     with store.engine.connect() as conn:
         dumped = json.dumps(
             [list(row) for row in conn.execute(text("SELECT origin, validation_report FROM assumption_versions"))]
@@ -183,7 +185,8 @@ def test_credentials_of_a_source_url_are_not_stored_returned_or_logged(store, ch
         )
     shown = json.dumps([v.to_dict() for v in store.versions()] + store.runs() + [bad.to_dict()])
     for text_ in (dumped, shown, caplog.text):
-        assert "hunter2pw" not in text_ and "tok3n" not in text_
+        assert "hunter2pw" not in text_
+        assert "tok3n" not in text_
     assert "***@" in dumped
 
 

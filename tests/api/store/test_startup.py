@@ -63,7 +63,8 @@ def test_a_stored_version_is_served_at_once_and_sigterm_cancels_a_slow_refresh(
     assert list((data / "tmp").glob(f"{WORKDIR_PREFIX}*")) == []
     store = Store(url)
     run = store.runs()[0]
-    assert run["status"] == "failed" and "cancelled" in run["reasons"][0], run
+    assert run["status"] == "failed", run
+    assert "cancelled" in run["reasons"][0], run
     acquire(store.engine, "refresh", 5).release()  # the lock was given back
     assert store.active().short_id == served
 
@@ -120,7 +121,8 @@ def test_a_database_down_at_start_is_retried_and_down_later_answers_503(own_pg):
 
         own_pg.stop()  # down while serving
         down = httpx.get(base + "/v1/assumptions/versions", headers=AUTH)
-        assert down.status_code == 503 and down.json()["error"] == "database unavailable", down.text
+        assert down.status_code == 503, down.text
+        assert down.json()["error"] == "database unavailable", down.text
         assert int(down.headers["retry-after"]) >= 1
         assert "OperationalError" in down.json()["details"][0]["message"]
         assert httpx.get(base + "/v1/demand", params={"start": 2030, "end": 2030}).status_code == 200
@@ -128,7 +130,9 @@ def test_a_database_down_at_start_is_retried_and_down_later_answers_503(own_pg):
         assert _ready(base).status_code == 200  # the version in memory is still served
         logged = [json.loads(line) for line in proc.log_path.read_text().splitlines() if line.startswith("{")]
         errors = [e for e in logged if e.get("msg") == "database error"]
-        assert errors and "Traceback" in errors[-1]["exc"] and errors[-1]["exc_type"] == "OperationalError"
+        assert errors
+        assert "Traceback" in errors[-1]["exc"]
+        assert errors[-1]["exc_type"] == "OperationalError"
 
         own_pg.start()
         assert wait_for(lambda: httpx.get(base + "/v1/assumptions/versions", headers=AUTH).status_code == 200, 60, 0.5)
