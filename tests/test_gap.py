@@ -70,7 +70,8 @@ def test_ex_china_demand_is_the_sum_of_the_regions_outside_china():
     )
     d = demand_by_material(table, years)
     ndfeb = d[d["material"] == "NdFeB"].set_index("region")["demand_t"]
-    assert ndfeb["ex_china"] == 40.0 and ndfeb["world"] == 100.0
+    assert ndfeb["ex_china"] == 40.0
+    assert ndfeb["world"] == 100.0
 
 
 def test_rows_labelled_world_and_ex_china_are_taken_as_they_are():
