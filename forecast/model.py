@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from forecast.basis import from_finished
 from forecast.composition import element_t
@@ -71,17 +72,24 @@ def unit_driver_units(a: Assumptions) -> dict[str, str]:
     return {name: d.unit for name, d in a.structure.unit_drivers.items()}
 
 
+def repeated_labels(labels: Sequence[str], n: int) -> ExtensionArray:
+    """Each label repeated n times, as a pandas string column.
+
+    Built from the distinct labels once and then taken by position: converting one Python string
+    per row is the slowest part of a long table.
+    """
+    return pd.array(list(labels), dtype="str").take(np.repeat(np.arange(len(labels)), n))
+
+
 def tidy(series: Mapping[tuple[str, str, str, str], np.ndarray], years: np.ndarray) -> pd.DataFrame:
     """One long table (year, segment, material, basis, unit, value) from arrays keyed by those dimensions."""
     keys = list(series)
     n = len(years)
-    frame: dict[str, np.ndarray] = {"year": np.tile(years, len(keys))}
+    frame: dict[str, np.ndarray | ExtensionArray] = {"year": np.tile(years, len(keys))}
     for i, col in enumerate(KEY_COLUMNS):
-        # object arrays become pandas strings several times faster than numpy unicode arrays
-        frame[col] = np.repeat(np.array([k[i] for k in keys], dtype=object), n)
-    frame["value"] = (
-        np.concatenate([np.broadcast_to(series[k], (n,)) for k in keys]) if keys else np.array([], dtype=float)
-    )
+        frame[col] = repeated_labels([k[i] for k in keys], n)
+    values = [series[k] if np.shape(series[k]) == (n,) else np.broadcast_to(series[k], (n,)) for k in keys]
+    frame["value"] = np.concatenate(values) if keys else np.array([], dtype=float)
     return pd.DataFrame(frame)
 
 
@@ -100,7 +108,7 @@ def forecast_scenario(
     """Tidy demand table of one scenario: year, scenario, segment, material, unit, value."""
     params = resolve_parameters(a, scenario, calibrated)
     out = demand_for_params(a, params, horizon_years(a) if years is None else years)
-    out.insert(1, "scenario", scenario)
+    out.insert(1, "scenario", pd.Series(repeated_labels([scenario], len(out)), index=out.index))
     return out[DEMAND_COLUMNS]
 
 

@@ -41,7 +41,7 @@ from scipy.stats import norm, qmc
 
 from forecast.composition import OXIDE_BASIS
 from forecast.drivers import driver_arrays, project_drivers
-from forecast.model import demand_series, unit_driver_units
+from forecast.model import KEY_COLUMNS, demand_series, repeated_labels, unit_driver_units
 from forecast.params import DrawnParams, ParamSet
 from forecast.priors import (
     DRIVER_FAMILIES,
@@ -254,13 +254,10 @@ def tidy_quantiles(
     q = nearest_rank_quantiles(paths, keys, n_paths).reshape(len(keys), n, len(QUANTILES)).astype(float)
     if central is not None:
         q = centre_on(q, np.stack([np.asarray(central[k], dtype=float) for k in keys]))
-    frame = {
+    frame: dict[str, object] = {
         "year": np.tile(years, len(keys)),
-        "scenario": scenario,
-        "segment": np.repeat([k[0] for k in keys], n),
-        "material": np.repeat([k[1] for k in keys], n),
-        "basis": np.repeat([k[2] for k in keys], n),
-        "unit": np.repeat([k[3] for k in keys], n),
+        "scenario": repeated_labels([scenario], n * len(keys)),
+        **{col: repeated_labels([k[i] for k in keys], n) for i, col in enumerate(KEY_COLUMNS)},
     }
     for i, col in enumerate(QUANTILE_COLUMNS):
         frame[col] = q[:, :, i].reshape(-1).astype(float)
