@@ -10,7 +10,7 @@ import pandas as pd
 from forecast.backtest import DriverFits, driver_trends
 from forecast.balance import balance_table, china_supply_table
 from forecast.calibration import CalibrationResult, band_parameters, calibrate
-from forecast.gap import demand_by_material, eol_recyclable_t, gap_for_params
+from forecast.gap import SUPPLY_BASIS, demand_by_material, eol_recyclable_t, gap_for_params
 from forecast.hindcast import Hindcast, hindcast
 from forecast.model import demand_for_params, forecast_all, horizon_years
 from forecast.montecarlo import driver_quantile_table, power_of_two, quantile_table
@@ -75,7 +75,13 @@ def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[
     first = min(a.model.horizon.stock_first_year, int(years.min()))
     all_years = np.arange(first, years.max() + 1)
     all_demand = demand_for_params(a, params, all_years)
-    regional = regional_demand_for_params(a, params, all_demand, all_years)
+    # only the rows gap, balance and end-of-life read: magnet on the finished and supply bases, gross oxide
+    needed = (
+        (all_demand["material"] == "NdFeB")
+        & (all_demand["unit"] == "t_magnet")
+        & all_demand["basis"].isin(["finished", SUPPLY_BASIS])
+    ) | (all_demand["unit"] == "t_oxide_gross")
+    regional = regional_demand_for_params(a, params, all_demand[needed], all_years)
     materials = demand_by_material(regional[regional["year"].isin(years)], years)
     eol_ex = eol_recyclable_t(a, params, regional, years)
     eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")

@@ -17,6 +17,7 @@ from forecast.params import ParamSet
 from forecast.regions import AGGREGATES, EX_CHINA, WORLD
 from forecast.schemas import EX_CHINA_REGIONS, REGIONS, Assumptions
 from forecast.supply import CHAIN, CHAINS, WEIGHTINGS, stage_capacity, supply_quantile_table
+from forecast.tables import long_table
 
 GAP_REGIONS: tuple[str, ...] = AGGREGATES  # the gap compares supply outside China with these
 GAP_STAGES: tuple[str, ...] = (*CHAIN, "recycling", "chain")
@@ -166,7 +167,8 @@ def gap_for_params(
         .to_numpy()
     )
 
-    supply_rows = []
+    supply_keys: list[tuple[str, str, str, str]] = []
+    supply_values: list[np.ndarray] = []
     binding: dict[str, pd.DataFrame] = {}
     for chain in CHAINS:
         for w in WEIGHTINGS:
@@ -191,27 +193,14 @@ def gap_for_params(
             for s in (*CHAIN, "recycling", "chain"):
                 v = {"recycling": recycled, "chain": out}.get(s, ndfeb[s] if s in ndfeb else np.zeros(years.shape))
                 for material, factor in (("NdFeB", 1.0), ("NdPr", ox_per_magnet)):
-                    supply_rows.append(
-                        pd.DataFrame(
-                            {
-                                "year": years,
-                                "chain": chain,
-                                "stage": s,
-                                "weighting": w,
-                                "material": material,
-                                "value": v * factor,
-                            }
-                        )
-                    )
+                    supply_keys.append((chain, s, w, material))
+                    supply_values.append(v * factor)
             for el in ("Dy", "Tb"):
                 sep = idx.loc[(chain, el, "separation", w)].reindex(years).to_numpy()
                 for s in ("separation", "chain"):
-                    supply_rows.append(
-                        pd.DataFrame(
-                            {"year": years, "chain": chain, "stage": s, "weighting": w, "material": el, "value": sep}
-                        )
-                    )
-    supply = pd.concat(supply_rows, ignore_index=True)
+                    supply_keys.append((chain, s, w, el))
+                    supply_values.append(sep)
+    supply = long_table(years, ("chain", "stage", "weighting", "material"), supply_keys, supply_values)
     keys = ["year", "chain", "stage", "material"]
     wide = supply.pivot_table(index=keys, columns="weighting", values="value").reset_index()
     wide = wide.rename(columns={"nameplate": "supply_nameplate_t", "risked": "supply_risked_t"})

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionArray
 
 from forecast.basis import from_finished
 from forecast.composition import element_t
@@ -15,6 +14,7 @@ from forecast.drivers import driver_arrays
 from forecast.params import ParamSet
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import BASES, Assumptions, Parameter, Segment
+from forecast.tables import long_table, repeated_labels
 
 DEMAND_COLUMNS = ["year", "scenario", "segment", "material", "basis", "unit", "value"]
 KEY_COLUMNS = ["segment", "material", "basis", "unit"]
@@ -72,25 +72,9 @@ def unit_driver_units(a: Assumptions) -> dict[str, str]:
     return {name: d.unit for name, d in a.structure.unit_drivers.items()}
 
 
-def repeated_labels(labels: Sequence[str], n: int) -> ExtensionArray:
-    """Each label repeated n times, as a pandas string column.
-
-    Built from the distinct labels once and then taken by position: converting one Python string
-    per row is the slowest part of a long table.
-    """
-    return pd.array(list(labels), dtype="str").take(np.repeat(np.arange(len(labels)), n))
-
-
 def tidy(series: Mapping[tuple[str, str, str, str], np.ndarray], years: np.ndarray) -> pd.DataFrame:
     """One long table (year, segment, material, basis, unit, value) from arrays keyed by those dimensions."""
-    keys = list(series)
-    n = len(years)
-    frame: dict[str, np.ndarray | ExtensionArray] = {"year": np.tile(years, len(keys))}
-    for i, col in enumerate(KEY_COLUMNS):
-        frame[col] = repeated_labels([k[i] for k in keys], n)
-    values = [series[k] if np.shape(series[k]) == (n,) else np.broadcast_to(series[k], (n,)) for k in keys]
-    frame["value"] = np.concatenate(values) if keys else np.array([], dtype=float)
-    return pd.DataFrame(frame)
+    return long_table(years, KEY_COLUMNS, list(series), list(series.values()))
 
 
 def total_magnet_t(demand: pd.DataFrame, basis: str = "finished") -> pd.Series:

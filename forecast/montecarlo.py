@@ -41,7 +41,7 @@ from scipy.stats import norm, qmc
 
 from forecast.composition import OXIDE_BASIS
 from forecast.drivers import driver_arrays, project_drivers
-from forecast.model import KEY_COLUMNS, demand_series, repeated_labels, unit_driver_units
+from forecast.model import KEY_COLUMNS, demand_series, unit_driver_units
 from forecast.params import DrawnParams, ParamSet
 from forecast.priors import (
     DRIVER_FAMILIES,
@@ -53,6 +53,7 @@ from forecast.priors import (
     priors,
 )
 from forecast.schemas import Assumptions
+from forecast.tables import repeated_labels
 
 QUANTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
 QUANTILE_COLUMNS: tuple[str, ...] = ("p5", "p10", "p50", "p90", "p95")

@@ -25,6 +25,7 @@ from forecast import params as parameters
 from forecast.conversions import magnet_equivalent_per_unit, ndpr_oxide_per_magnet
 from forecast.params import ParamSet
 from forecast.schemas import CHAIN_STAGES, TREO_UNITS, Assumptions, SupplyProject
+from forecast.tables import long_table
 
 CHAIN: tuple[str, ...] = CHAIN_STAGES
 CHAINS: tuple[str, ...] = ("outside_china", "china_free")
@@ -254,7 +255,9 @@ def stage_capacity(
     plant are not counted; integrated separation (own feed) also counts at the mine stage.
     """
     history = output_history(a)
-    frames = []
+    keys: list[tuple[str, str, str, str]] = []
+    values: list[np.ndarray] = []
+    zeros = np.zeros(years.shape)
     for weighting in WEIGHTINGS:
         native = {
             p.id: capacity_native(p, years) if weighting == "nameplate" else risked_native(p, a, params, years, history)
@@ -264,20 +267,9 @@ def stage_capacity(
         for chain in chains:
             for stage in (*CHAIN, "recycling"):
                 for material in MATERIALS:
-                    v = arrays.get((chain, stage, material), np.zeros(years.shape))
-                    frames.append(
-                        pd.DataFrame(
-                            {
-                                "year": years,
-                                "chain": chain,
-                                "stage": stage,
-                                "weighting": weighting,
-                                "material": material,
-                                "value": v,
-                            }
-                        )
-                    )
-    return pd.concat(frames, ignore_index=True)[STAGE_COLUMNS]
+                    keys.append((chain, stage, weighting, material))
+                    values.append(arrays.get((chain, stage, material), zeros))
+    return long_table(years, ("chain", "stage", "weighting", "material"), keys, values)[STAGE_COLUMNS]
 
 
 SUPPLY_QUANTILES: tuple[float, ...] = (0.10, 0.50, 0.90)
