@@ -110,6 +110,22 @@ if ok:
     print(f"container process start to healthy: {(min(ok) - start).total_seconds():.1f} s (goal < 10 s)")
 PY
 
+# healthy means the process answers; ready means the stored forecast is loaded and served
+t_ready0=$(date +%s.%N)
+"${PODMAN[@]}" --runtime runc exec "$cid" python -c "
+import time, urllib.error, urllib.request
+deadline = time.monotonic() + 120
+while True:
+    try:
+        urllib.request.urlopen('http://127.0.0.1:$PORT/ready', timeout=5)
+        break
+    except (urllib.error.URLError, OSError):
+        if time.monotonic() > deadline:
+            raise SystemExit('not ready within 120 s')
+        time.sleep(0.5)
+"
+echo "healthy to ready (stored forecast loaded): $(python3 -c "print(round($(date +%s.%N) - $t_ready0, 1))") s"
+
 body=$("${PODMAN[@]}" --runtime runc exec "$cid" python -c \
   "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/v1/demand?scenario=base&start=2030&end=2030', timeout=10).read().decode())")
 echo "$body" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['assumptions_version'] and d['records'], d; print('GET /v1/demand:', d['assumptions_version'], len(d['records']), 'records')"
