@@ -99,5 +99,12 @@ def forecast_scenario(
 def forecast_all(
     a: Assumptions, calibrated: Mapping[str, Parameter] | None = None, years: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """Tidy demand table of every scenario."""
-    return pd.concat([forecast_scenario(a, s, calibrated, years) for s in scenario_names(a)], ignore_index=True)
+    """Tidy demand table of every scenario (rows as :func:`forecast_scenario` gives them, scenario by scenario)."""
+    ys = horizon_years(a) if years is None else years
+    keys: list[tuple[str, ...]] = []
+    values: list[np.ndarray] = []
+    for scenario in scenario_names(a):
+        series = demand_series(a, resolve_parameters(a, scenario, calibrated), ys)
+        keys += [(scenario, *k) for k in series]
+        values += list(series.values())
+    return long_table(ys, ("scenario", *KEY_COLUMNS), keys, values)[DEMAND_COLUMNS]
