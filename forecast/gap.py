@@ -62,8 +62,7 @@ def demand_by_material(
     (``oxide_unit``), because the supply side counts recycled swarf as a supply line of its own.
     demand: year, region, segment, material, basis, unit, value, with the regions of
     :data:`forecast.schemas.REGIONS` (:func:`forecast.regions.regional_demand_t`): world demand is
-    the sum of every region, ex-China demand the sum of the regions outside China. Rows already
-    labelled 'world' or 'ex_china' are taken as they are.
+    the sum of every region, ex-China demand the sum of the regions outside China.
     """
     d = demand
     series = {
@@ -72,14 +71,12 @@ def demand_by_material(
         "Dy": (d["material"] == "Dy") & (d["unit"] == oxide_unit),
         "Tb": (d["material"] == "Tb") & (d["unit"] == oxide_unit),
     }
-    labelled = set(d["region"]) & set(AGGREGATES)
     members = {WORLD: REGIONS, EX_CHINA: EX_CHINA_REGIONS}
     frames = []
     for material, mask in series.items():
         rows = d[mask]
         for region in GAP_REGIONS:
-            pick = [region] if labelled else list(members[region])
-            v = rows[rows["region"].isin(pick)].groupby("year")["value"].sum().reindex(years, fill_value=0.0)
+            v = rows[rows["region"].isin(members[region])].groupby("year")["value"].sum().reindex(years, fill_value=0.0)
             frames.append(
                 pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v.to_numpy()})
             )

@@ -169,8 +169,3 @@ def regional_demand_for_params(
     """:func:`regional_demand_t` with the shares of ``params`` over the years of ``demand``."""
     ys = np.array(sorted({int(y) for y in demand["year"]})) if years is None else years
     return regional_demand_t(demand, segment_shares(a, params, ys), ys)
-
-
-def ex_china(regional: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the regions outside China."""
-    return regional[regional["region"].isin(EX_CHINA_REGIONS)]

@@ -74,23 +74,6 @@ def test_ex_china_demand_is_the_sum_of_the_regions_outside_china():
     assert ndfeb["world"] == 100.0
 
 
-def test_rows_labelled_world_and_ex_china_are_taken_as_they_are():
-    table = pd.DataFrame(
-        {
-            "year": [2030, 2030],
-            "region": ["world", "ex_china"],
-            "segment": ["x", "x"],
-            "material": ["NdFeB", "NdFeB"],
-            "basis": ["blank", "blank"],
-            "unit": ["t_magnet", "t_magnet"],
-            "value": [100.0, 40.0],
-        }
-    )
-    ndfeb = demand_by_material(table, np.array([2030])).query("material == 'NdFeB'").set_index("region")["demand_t"]
-    assert ndfeb["ex_china"] == 40.0
-    assert ndfeb["world"] == 100.0
-
-
 def test_chain_output_is_the_tightest_stage():
     stages = {
         "mine": np.array([10.0, 5.0]),
