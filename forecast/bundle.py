@@ -26,7 +26,7 @@ from forecast.versioning import version_id
 # Bump when Assumptions or ForecastBundle change shape, or the numbers a bundle holds are computed
 # differently (8: Monte Carlo bands centred on the central path): a stored bundle of another format is rebuilt
 # from its stored files (see api.store.repository.OutdatedBundle).
-BUNDLE_FORMAT = 8
+BUNDLE_FORMAT = 9
 
 
 @dataclass(frozen=True)

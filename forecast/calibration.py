@@ -46,6 +46,7 @@ from forecast.priors import (
     moved_parameters,
     moved_value,
     priors,
+    trend_moves,
 )
 from forecast.scenarios import apply_overrides, resolve_parameters
 from forecast.schemas import Assumptions, Parameter
@@ -183,7 +184,7 @@ class _Problem:
 def _problem(a: Assumptions, params: ParamSet) -> _Problem:
     target = a.model.calibration
     years = horizon_years(a)
-    pri = priors(a, params, years)
+    pri = trend_moves(priors(a, params, years), target.target_year)
     fixed = set(target.fixed)
     movable = np.array([i for i, g in enumerate(pri.groups) if g not in fixed], dtype=int)
     drivers = driver_arrays(a.histories(), params, years, a.driver_trends, unit_driver_units(a))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from forecast.calibration import band_parameters, calibrate, demand_ratio
-from forecast.model import forecast_scenario
+from forecast.model import demand_for_params, forecast_scenario, horizon_years, total_magnet_t
+from forecast.priors import BACKTESTED, priors, trend_moves
 from forecast.scenarios import resolve_parameters
 
 
@@ -152,3 +154,40 @@ def test_the_calibrated_base_holds_its_range_end_inputs_in_its_draws(assumptions
     exempt = band_parameters(a, cal, "base", overrides={name: calibrated[name].low})
     assert exempt[name].high > exempt[name].low
     assert band_parameters(a, cal, "uncalibrated")[name].high > band_parameters(a, cal, "uncalibrated")[name].low
+
+
+@pytest.mark.parametrize("scenario", ["base", "high", "low", "robotics_boom"])
+def test_the_calibrated_path_served_has_no_step_after_history(assumptions_fitted, calibration_fitted, scenario):
+    """With the backtested drivers, a calibrated driver move changes the trend, not the first projected year:
+    growth into that year stays within 3 points of the fastest of the last three history years, and changes
+    by at most 3 points from one projected year to the next."""
+    a, cal = assumptions_fitted, calibration_fitted
+    assert any(r.name.startswith("driver:") and abs(r.z) > 0.1 for r in cal.parameters)
+    params = resolve_parameters(a, scenario, cal.calibrated)
+    years = horizon_years(a)
+    total = total_magnet_t(demand_for_params(a, params, years)).to_numpy()
+    growth = np.diff(total) / total[:-1]
+    last_history = int(a.ev_car_sales["year"].max())
+    first = int(np.searchsorted(years, last_history + 1)) - 1  # index of the growth into the first projected year
+    assert growth[first] <= growth[first - 3 : first].max() + 0.03
+    assert np.abs(np.diff(growth[first:])).max() <= 0.03
+
+
+def test_a_calibrated_driver_move_reaches_its_score_in_the_target_year(assumptions_fitted, calibration_fitted):
+    """The backtested families' spread read as a trend: zero in the last observed year, linear to the target
+    year, the full spread from there on; families with a published high case keep theirs."""
+    a = assumptions_fitted
+    years = horizon_years(a)
+    target = a.model.calibration.target_year
+    full = priors(a, resolve_parameters(a, "base"), years)
+    ramped = trend_moves(full, target)
+    t = int(np.searchsorted(years, target))
+    for fam, sigma in full.sigma.items():
+        if fam not in BACKTESTED:
+            np.testing.assert_array_equal(ramped.sigma[fam], sigma)
+            continue
+        first = int(np.argmax(sigma > 0))
+        assert ramped.sigma[fam][first] < sigma[first] / 5
+        np.testing.assert_allclose(ramped.sigma[fam][t:], sigma[t:])
+        steps = np.diff(ramped.sigma[fam][first - 1 : t + 1])
+        np.testing.assert_allclose(steps, steps[0])
