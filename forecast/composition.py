@@ -16,6 +16,7 @@ from forecast.params import ParamSet
 from forecast.schemas import BASES, ELEMENTS, Element, Segment
 
 HEAVY_RARE_EARTHS: frozenset[str] = frozenset({"Dy", "Tb"})
+LIGHT_RARE_EARTHS: frozenset[str] = frozenset({"Nd", "Pr"})  # the didymium that cerium can replace
 OXIDE_BASIS = "oxide"  # the basis label of oxide rows: the same whatever magnet basis is reported
 
 
@@ -30,11 +31,23 @@ def metal_per_oxide(element: Element, metal_g_per_mol: float, oxygen_g_per_mol: 
     return 1.0 / oxide_per_metal(element, metal_g_per_mol, oxygen_g_per_mol)
 
 
+def ce_substitution_name(grade: str) -> str:
+    """Parameter name of a grade's cerium substitution (optional: a grade without one uses none)."""
+    return f"composition.{grade}.ce_substitution"
+
+
 def element_fraction(params: ParamSet, grade: str, element: str, years: np.ndarray) -> np.ndarray:
-    """Mass fraction of an element in a magnet grade by year [-], heavy-RE thrifting applied."""
+    """Mass fraction of an element in a magnet grade by year [-], heavy-RE thrifting and cerium substitution applied.
+
+    Nd and Pr are the grade's didymium less the share that cerium (and lanthanum) replaces in
+    cerium-bearing magnets (``composition.<grade>.ce_substitution``, averaged over the grade's output);
+    Dy and Tb carry ``composition.heavy_re_factor``.
+    """
     frac = parameters.value(params, f"composition.{grade}.{element}", years)
     if element in HEAVY_RARE_EARTHS:
         frac = frac * parameters.value(params, "composition.heavy_re_factor", years)
+    elif element in LIGHT_RARE_EARTHS and ce_substitution_name(grade) in params:
+        frac = frac * (1.0 - parameters.value(params, ce_substitution_name(grade), years))
     return frac
 
 

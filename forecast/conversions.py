@@ -10,7 +10,7 @@ import numpy as np
 
 from forecast import params as parameters
 from forecast.basis import finished_per_alloy
-from forecast.composition import oxide_per_metal
+from forecast.composition import element_fraction, oxide_per_metal
 from forecast.params import ParamSet
 from forecast.schemas import Element
 
@@ -19,13 +19,13 @@ NDPR: tuple[str, str] = ("Nd", "Pr")
 
 def ndpr_fraction(params: ParamSet, grade: str, years: np.ndarray) -> np.ndarray:
     """Nd + Pr mass fraction of a magnet grade [-]."""
-    return np.sum([parameters.value(params, f"composition.{grade}.{el}", years) for el in NDPR], axis=0)
+    return np.sum([element_fraction(params, grade, el, years) for el in NDPR], axis=0)
 
 
 def ndpr_oxide_per_metal(params: ParamSet, elements: dict[str, Element], grade: str, years: np.ndarray) -> np.ndarray:
     """t NdPr oxide per t NdPr metal, weighted by the grade's Nd:Pr ratio [-]."""
     o = parameters.scalar(params, "chem.atomic_weight.O")
-    fr = {el: parameters.value(params, f"composition.{grade}.{el}", years) for el in NDPR}
+    fr = {el: element_fraction(params, grade, el, years) for el in NDPR}
     fac = {el: oxide_per_metal(elements[el], parameters.scalar(params, f"chem.atomic_weight.{el}"), o) for el in NDPR}
     return (fr["Nd"] * fac["Nd"] + fr["Pr"] * fac["Pr"]) / (fr["Nd"] + fr["Pr"])
 
@@ -89,8 +89,6 @@ def element_oxide_per_magnet(
     """
     o = parameters.scalar(params, "chem.atomic_weight.O")
     factor = oxide_per_metal(elements[element], parameters.scalar(params, f"chem.atomic_weight.{element}"), o)
-    frac = parameters.value(params, f"composition.{grade}.{element}", years)
-    if element in ("Dy", "Tb"):
-        frac = frac * parameters.value(params, "composition.heavy_re_factor", years)
+    frac = element_fraction(params, grade, element, years)
     yields = finished_per_alloy(params, years) * parameters.value(params, "refining.oxide_to_metal_yield", years)
     return frac / yields * factor

@@ -108,6 +108,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     # magnet composition, bases and conversions
     ParameterSpec("composition.{grade}.{element}", "mass_fraction", ("composition", "conversions")),
     ParameterSpec("composition.heavy_re_factor", "fraction", ("composition",)),
+    ParameterSpec("composition.standard.ce_substitution", "fraction", ("composition", "conversions")),
     ParameterSpec("manufacturing.machining_yield", "fraction", ("basis", "conversions", "gap")),
     ParameterSpec("manufacturing.sintering_yield", "fraction", ("basis", "conversions", "gap")),
     ParameterSpec("manufacturing.swarf_recycling_rate", "fraction", ("composition",)),

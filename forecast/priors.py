@@ -51,7 +51,7 @@ UNCERTAIN_PREFIXES: tuple[str, ...] = (
 # Trajectories drawn anchor by anchor (adoption paths of a technology). The heavy-RE thrifting path
 # is a scenario dimension (thrifting, export_controls): its range spans 0.3-1.0 in every year, which
 # as a prior would skew Dy and Tb far from their central values.
-TRAJECTORY_PARAMETERS: tuple[str, ...] = ("aircon.inverter_share",)
+TRAJECTORY_PARAMETERS: tuple[str, ...] = ("aircon.inverter_share", "composition.standard.ce_substitution")
 # Parameters of one technology move together (one score per group).
 SHARED_SCORE_PREFIXES: tuple[str, ...] = ("ev.motor_kg.", "wind.t_per_mw.")
 

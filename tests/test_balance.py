@@ -112,6 +112,8 @@ def _modelled(assumptions, params, balance, year: int, material: str, line: str)
         return float(row["recycled_t"])
     if line == "world_supply_share_of_demand":
         return float(row["supply_t"] / row["demand_t"])
+    if line == "market_balance":
+        return float(row["supply_t"] - row["demand_t"])
     raise ValueError(f"unknown check line {line!r} in {CHECKS_FILE}")
 
 

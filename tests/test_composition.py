@@ -83,3 +83,38 @@ def test_heavy_re_thrifting_lowers_dy_and_tb_only(assumptions):
     assert dy[1] < dy[0]
     assert nd[1] == nd[0]
     assert nd[0] == parameters.scalar(params, "composition.high_coercivity.Nd")
+
+
+def _with_ce_substitution(params, share):
+    name = "composition.standard.ce_substitution"
+    return {**params, name: params[name].with_values(share)}
+
+
+@given(low=st.floats(0.0, 0.3), extra=st.floats(0.0, 0.3))
+def test_cerium_replaces_nd_and_pr_of_the_standard_grade_only(assumptions, low, extra):
+    """More cerium in standard-grade magnets never raises their Nd or Pr, and leaves Dy, Tb and the
+    high-coercivity grade as they are."""
+    base = resolve_parameters(assumptions, "base")
+    years = np.array([2030])
+    less, more = (_with_ce_substitution(base, s) for s in (low, min(low + extra, 0.3)))
+    for el in ("Nd", "Pr"):
+        assert element_fraction(more, "standard", el, years)[0] <= element_fraction(less, "standard", el, years)[0]
+        plain = parameters.scalar(base, f"composition.standard.{el}")
+        assert element_fraction(less, "standard", el, years)[0] == pytest.approx(plain * (1.0 - low))
+    for grade, el in (("standard", "Dy"), ("high_coercivity", "Nd"), ("high_coercivity", "Pr")):
+        assert element_fraction(more, grade, el, years)[0] == element_fraction(less, grade, el, years)[0]
+
+
+def test_cerium_lowers_world_ndpr_oxide_and_not_the_magnet_tonnage(assumptions):
+    base = resolve_parameters(assumptions, "base")
+    years = np.array([2024])
+    with_ce, without = (demand_for_params(assumptions, p, years) for p in (base, _with_ce_substitution(base, 0.0)))
+
+    def ndpr_oxide(d):
+        return d[d["material"].isin(["Nd", "Pr"]) & (d["unit"] == "t_oxide_gross")]["value"].sum()
+
+    def magnet(d):
+        return d[d["material"] == "NdFeB"]["value"].sum()
+
+    assert ndpr_oxide(with_ce) < 0.95 * ndpr_oxide(without)
+    assert magnet(with_ce) == pytest.approx(magnet(without))
