@@ -154,6 +154,14 @@ def _json(b: ForecastBundle, payload: dict[str, Any], status: int = 200) -> JSON
     return JSONResponse({"assumptions_version": b.version, **payload}, status_code=status)
 
 
+def _json_with_tables(b: ForecastBundle, payload: dict[str, Any], tables: dict[str, pd.DataFrame]) -> Response:
+    """As :func:`_json`, with tables appended as arrays of records written once by pandas (NaN as null),
+    not parsed back into Python objects and written again."""
+    head = json.dumps({"assumptions_version": b.version, **payload})[:-1]
+    parts = [head, *(f", {json.dumps(name)}: {df.to_json(orient='records')}" for name, df in tables.items()), "}"]
+    return Response("".join(parts), media_type="application/json")
+
+
 router = APIRouter()
 v1 = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -654,13 +662,7 @@ def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()
     }
-    payload = {
-        "scenario": body.scenario,
-        "overrides": overrides,
-        "demand": json.loads(dem.to_json(orient="records")),
-        "gap": json.loads(gp.to_json(orient="records")),
-    }
-    return _json(b, payload)
+    return _json_with_tables(b, {"scenario": body.scenario, "overrides": overrides}, {"demand": dem, "gap": gp})
 
 
 def with_bands(
@@ -676,7 +678,7 @@ def with_bands(
     future = years[years >= a.model.calibration.base_year]
     if len(future) == 0:
         return dem
-    q = quantile_table(a, params, scenario, future, n_paths)
+    q = quantile_table(a, params, scenario, future, n_paths, basis=basis)
     return dem.merge(q, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
 
 

@@ -20,7 +20,7 @@ from forecast.regions import regional_demand_for_params
 from forecast.scenarios import resolve_parameters, scenario_names
 from forecast.schemas import Assumptions
 from forecast.sensitivity import sensitivity
-from forecast.supply import LOCATED, project_table, stage_capacity, supply_quantile_table
+from forecast.supply import CHAINS, LOCATED, project_table, stage_capacity, supply_quantile_table
 from forecast.versioning import version_id
 
 # Bump when Assumptions or ForecastBundle change shape, or the numbers a bundle holds are computed
@@ -88,10 +88,15 @@ def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[
     return materials, eol_ex, eol_world
 
 
-def located_output(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[str, np.ndarray]:
-    """Risked output of plants outside China, at the stage where each material is measured in the balance."""
-    cap = stage_capacity(a, params, years, chains=(LOCATED,))
-    risked = cap[cap["weighting"] == "risked"]
+def located_output(
+    a: Assumptions, params: ParamSet, years: np.ndarray, capacity: pd.DataFrame | None = None
+) -> dict[str, np.ndarray]:
+    """Risked output of plants outside China, at the stage where each material is measured in the balance.
+
+    ``capacity``: a :func:`forecast.supply.stage_capacity` table over ``years`` holding the located chain.
+    """
+    cap = stage_capacity(a, params, years, chains=(LOCATED,)) if capacity is None else capacity
+    risked = cap[(cap["weighting"] == "risked") & (cap["chain"] == LOCATED)]
     where = {"NdFeB": "magnet", "NdPr": "separation", "Dy": "separation", "Tb": "separation"}
     out = {}
     for material, stage in where.items():
@@ -105,9 +110,11 @@ def gap_and_balance(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The gap (both chains) and the world balance of one scenario, from one demand run."""
     materials, eol_ex, eol_world = demand_inputs(a, params, years)
-    gap = gap_for_params(a, params, scenario, years, materials, eol_ex, quantiles)
+    capacity = stage_capacity(a, params, years, chains=(*CHAINS, LOCATED))
+    gap = gap_for_params(a, params, scenario, years, materials, eol_ex, quantiles, capacity)
     world = materials[materials["region"] == "world"]
-    balance = balance_table(a, params, scenario, years, world, located_output(a, params, years), eol_world)
+    located = located_output(a, params, years, capacity)
+    balance = balance_table(a, params, scenario, years, world, located, eol_world)
     return gap, balance
 
 

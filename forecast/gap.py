@@ -146,15 +146,17 @@ def gap_for_params(
     demand: pd.DataFrame,
     eol_t: np.ndarray,
     quantiles: bool = True,
+    capacity: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Demand against supply outside China for both chains: by stage, material and region (tidy).
 
     demand: :data:`DEMAND_COLUMNS` (from :func:`demand_by_material`); eol_t: end-of-life recyclable
-    magnet-equivalent outside China per year [t/yr] (from :func:`eol_recyclable_t`).
+    magnet-equivalent outside China per year [t/yr] (from :func:`eol_recyclable_t`); capacity: the
+    chains' :func:`forecast.supply.stage_capacity` over ``years`` when the caller has it.
     """
     magnet_yield = finished_per_alloy(params, years)
     scrap_rate = parameters.value(params, "recycling.scrap_recovery_rate", years)
-    cap = stage_capacity(a, params, years)
+    cap = stage_capacity(a, params, years) if capacity is None else capacity
     idx = cap.set_index(["chain", "material", "stage", "weighting", "year"])["value"].sort_index()
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
     demand_ex = (

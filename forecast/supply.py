@@ -222,15 +222,35 @@ def _add(out: dict, key: tuple, value: np.ndarray) -> None:
     out[key] = out[key] + value if key in out else value
 
 
+def project_factors(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`material_factors` of every project by id, computed once per kind of product."""
+    by_kind: dict[tuple, dict[str, np.ndarray]] = {}
+    out = {}
+    for p in a.projects:
+        kind = (p.unit, p.ndpr_share_of_treo, p.dy_share_of_treo, p.tb_share_of_treo)
+        if kind not in by_kind:
+            by_kind[kind] = material_factors(p, a, params, years)
+        out[p.id] = by_kind[kind]
+    return out
+
+
 def chain_arrays(
-    a: Assumptions, params: ParamSet, years: np.ndarray, native: Mapping[str, np.ndarray]
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    native: Mapping[str, np.ndarray],
+    factors_by_project: Mapping[str, dict[str, np.ndarray]] | None = None,
 ) -> dict[tuple[str, str, str], np.ndarray]:
-    """(chain, stage, material) -> t/yr from each project's native output (any leading path axes)."""
+    """(chain, stage, material) -> t/yr from each project's native output (any leading path axes).
+
+    ``factors_by_project``: :func:`project_factors` when the caller already has them.
+    """
     out: dict[tuple[str, str, str], np.ndarray] = {}
+    all_factors = factors_by_project if factors_by_project is not None else project_factors(a, params, years)
     for p in a.projects:
         values = native[p.id]
         w = chain_weights(p)
-        factors = material_factors(p, a, params, years)
+        factors = all_factors[p.id]
         upstream = CHAIN[: CHAIN.index(p.stage)] if p.stage in CHAIN else ()
         for material, f in factors.items():
             v = values * f
@@ -255,6 +275,7 @@ def stage_capacity(
     plant are not counted; integrated separation (own feed) also counts at the mine stage.
     """
     history = output_history(a)
+    factors = project_factors(a, params, years)
     keys: list[tuple[str, str, str, str]] = []
     values: list[np.ndarray] = []
     zeros = np.zeros(years.shape)
@@ -263,7 +284,7 @@ def stage_capacity(
             p.id: capacity_native(p, years) if weighting == "nameplate" else risked_native(p, a, params, years, history)
             for p in a.projects
         }
-        arrays = chain_arrays(a, params, years, native)
+        arrays = chain_arrays(a, params, years, native, factors)
         for chain in chains:
             for stage in (*CHAIN, "recycling"):
                 for material in MATERIALS:

@@ -150,7 +150,7 @@ def test_what_if_forecast_changes_demand_and_supply(client):
             "scenario": "base",
             "start": 2035,
             "end": 2035,
-            "overrides": {"ev.motor_kg.BEV": 2.0},
+            "overrides": {"ev.motor_kg.BEV": 1.2},
             "extra_projects": [
                 {
                     "id": "big_plant",
@@ -168,7 +168,8 @@ def test_what_if_forecast_changes_demand_and_supply(client):
         return next(x for x in resp["demand" if "segment" in kw else "gap"] if all(x[k] == v for k, v in kw.items()))
 
     ev = {"segment": "ev_bev", "material": "NdFeB", "unit": "t_magnet"}
-    assert pick(heavy, **ev)["value"] > pick(base, **ev)["value"]
+    # the calibrated base sits at the top of the range (2.0 kg): a lighter motor lowers demand
+    assert pick(heavy, **ev)["value"] < 0.9 * pick(base, **ev)["value"]
     mag = {"stage": "magnet", "region": "ex_china", "material": "NdFeB", "chain": "outside_china"}
     assert pick(heavy, **mag)["supply_nameplate_t"] == pytest.approx(pick(base, **mag)["supply_nameplate_t"] + 20000)
     assert heavy["assumptions_version"] == base["assumptions_version"]
