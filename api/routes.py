@@ -637,7 +637,7 @@ COMPUTED: dict[int | str, dict[str, Any]] = {
 
 
 @v1.post("/forecast", response_model=ForecastResponse, responses=COMPUTED, tags=["forecast"])
-def forecast(request: Request, body: ForecastRequest) -> JSONResponse:
+def forecast(request: Request, body: ForecastRequest) -> Response:
     """Recompute demand and gap for a scenario with what-if overrides (bounded; computed on request).
 
     With ``quantiles`` the demand rows of ``basis`` carry Monte Carlo p5 .. p95 (``WHAT_IF_PATHS`` paths,
