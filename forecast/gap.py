@@ -100,14 +100,19 @@ def eol_recyclable_t(
         & (demand["unit"] == "t_magnet")
         & (demand["basis"] == "finished")
         & (demand["year"] >= first)
+        & (demand["year"] <= years.max())
     ]
     if "region" in mag.columns:
         mag = mag[mag["region"].isin(EX_CHINA_REGIONS if region == EX_CHINA else REGIONS)]
     elif region != WORLD:
         raise ValueError(f"end-of-life magnets {region}: expected demand by region (a region column)")
     eol = np.zeros(all_years.shape)
-    for seg, grp in mag.groupby("segment"):
-        inflow = grp.groupby("year")["value"].sum().reindex(all_years, fill_value=0.0).to_numpy()
+    segments = mag["segment"].to_numpy()
+    rows = np.searchsorted(all_years, mag["year"].to_numpy())
+    values = mag["value"].to_numpy(dtype=float)
+    for seg in np.unique(segments):
+        hit = segments == seg
+        inflow = np.bincount(rows[hit], weights=values[hit], minlength=len(all_years))  # summed over regions
         eol += recycling.eol_outflow(
             inflow,
             parameters.scalar(params, f"lifetime.{seg}.mean_years"),
