@@ -160,7 +160,7 @@ def build_bundle(
     driver_tables = []
     for s in names:
         progress(f"driver bands: {s}", next(step), steps)
-        driver_tables.append(driver_quantile_table(a, resolve_parameters(a, s, cal.calibrated), s, years))
+        driver_tables.append(driver_quantile_table(a, band_parameters(a, cal, s), s, years))
     drivers = pd.concat(driver_tables, ignore_index=True)
     progress("sensitivity", next(step), steps)
     sens = sensitivity(a, base, "base", tuple(y for y in SENSITIVITY_YEARS if y in set(years)))

@@ -16,6 +16,8 @@ ParamSet = Mapping[str, Parameter]
 DRIVETRAINS: tuple[str, ...] = ("direct_drive", "medium_speed", "high_speed_pm", "non_pm")
 PM_DRIVETRAINS: tuple[str, ...] = ("direct_drive", "medium_speed", "high_speed_pm")
 GRADES: tuple[str, ...] = ("high_coercivity", "standard")
+# Driver families of the Monte Carlo (forecast.priors.DRIVER_FAMILIES holds what each moves).
+DRIVER_FAMILY_NAMES: tuple[str, ...] = ("car_market", "ev", "wind", "humanoid_robots")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,8 @@ class ParameterSpec:
     ``pattern`` may hold placeholders filled from the structure: ``{powertrain}`` and ``{mode}`` of
     the electric-vehicle segments, ``{location}`` of the wind segments, ``{trend_segment}`` of the
     trend segments, ``{segment}`` of every segment, ``{element}``, ``{grade}``, ``{drivetrain}``,
-    ``{pm_drivetrain}``, ``{status}`` (project statuses), ``{unit_driver}`` (unit drivers with anchors),
+    ``{pm_drivetrain}``, ``{status}`` (project statuses), ``{driver_family}`` (Monte Carlo driver families),
+    ``{unit_driver}`` (unit drivers with anchors),
     ``{share_split}`` / ``{manufacturing_split}`` (regional splits by shares or history / by China's
     manufacturing and exports), ``{region}``, ``{ex_china_region}``,
     and ``{intensity}`` / ``{share}``, which stand for the whole parameter names a units segment
@@ -55,6 +58,7 @@ class ParameterSpec:
             "drivetrain": list(DRIVETRAINS),
             "pm_drivetrain": list(PM_DRIVETRAINS),
             "status": list(STATUSES),
+            "driver_family": list(DRIVER_FAMILY_NAMES),
             "financing": list(FINANCING),
             "share_split": structure.splits("history", "shares"),
             "manufacturing_split": structure.splits("manufacturing"),
@@ -95,6 +99,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     # published high cases, read as the 97.5% quantile of a driver family (forecast.priors.HIGH_CASE)
     ParameterSpec("drivers.car_sales.high_anchors", "vehicles_per_year", ("priors", "scenarios")),
     ParameterSpec("drivers.humanoid_robots.high_anchors", "units_per_year", ("priors", "scenarios")),
+    ParameterSpec("uncertainty.{driver_family}.spread_factor", "fraction", ("priors", "calibration")),
     # units segments: the intensity and shares each names in structure.yaml
     ParameterSpec("{intensity}", "kg_per_unit|kg_per_vehicle", ("demand",)),
     ParameterSpec("{share}", "fraction", ("demand",)),

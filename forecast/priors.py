@@ -36,6 +36,7 @@ from forecast.params import ParamSet
 from forecast.schemas import Assumptions, Parameter
 
 Z95 = float(norm.ppf(0.975))  # a sourced range read as a central 95% interval
+DRIVER_PREFIX = "driver:"  # the name of a driver family's input: driver:<family>
 
 # Constant parameters the demand model reads whose range is an uncertainty (not a scenario lever).
 UNCERTAIN_PREFIXES: tuple[str, ...] = (
@@ -142,7 +143,7 @@ class Priors:
     def multipliers(self, z: np.ndarray) -> dict[str, np.ndarray]:
         """Driver multipliers exp(z sigma(year)) by family, (paths, years), before the ceilings."""
         return {
-            fam: np.exp(z[:, self.group_of(f"driver:{fam}")][:, None] * self.sigma[fam][None, :])
+            fam: np.exp(z[:, self.group_of(f"{DRIVER_PREFIX}{fam}")][:, None] * self.sigma[fam][None, :])
             for fam in self.families
         }
 
@@ -203,14 +204,19 @@ def _high_case_sigma(a: Assumptions, params: ParamSet, family: str, years: np.nd
 
 
 def driver_sigmas(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[str, np.ndarray]:
-    """Log spread by year of every driver family (0 where the driver is history)."""
+    """Log spread by year of every driver family (0 where the driver is history), times its spread factor."""
     last = {
         "ev": int(a.ev_car_sales["year"].max()),
         "wind": int(a.wind_installations["year"].max()),
     }
     out = {fam: _backtest_sigma(a.driver_trends.get(series), years, last[fam]) for fam, series in BACKTESTED.items()}
     out |= {fam: _high_case_sigma(a, params, fam, years) for fam in HIGH_CASE}
-    return out
+    return {fam: s * parameters.scalar(params, spread_factor_name(fam)) for fam, s in out.items()}
+
+
+def spread_factor_name(family: str) -> str:
+    """Parameter scaling a driver family's log spread (0 holds the family on its central path)."""
+    return f"uncertainty.{family}.spread_factor"
 
 
 def priors(a: Assumptions, params: ParamSet, years: np.ndarray, residual_segment: str | None = None) -> Priors:
@@ -225,7 +231,7 @@ def priors(a: Assumptions, params: ParamSet, years: np.ndarray, residual_segment
         if np.any(sigma[fam] > 0):
             lever = params.get(HIGH_CASE[fam][2]) if fam in HIGH_CASE else None
             source = lever.source if lever is not None else "backtest"
-            inputs.append(Input(f"driver:{fam}", "driver", f"driver:{fam}", FAMILY_UNITS[fam], source))
+            inputs.append(Input(f"{DRIVER_PREFIX}{fam}", "driver", f"{DRIVER_PREFIX}{fam}", FAMILY_UNITS[fam], source))
     groups = list(dict.fromkeys(i.group for i in inputs))
     return Priors(inputs, groups, params, sigma, years)
 

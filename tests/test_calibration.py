@@ -7,7 +7,7 @@ import pytest
 
 from forecast.calibration import band_parameters, calibrate, demand_ratio
 from forecast.model import demand_for_params, forecast_scenario, horizon_years, total_magnet_t
-from forecast.priors import BACKTESTED, priors, trend_moves
+from forecast.priors import BACKTESTED, FAMILY_LEVER, priors, spread_factor_name, trend_moves
 from forecast.scenarios import resolve_parameters
 
 
@@ -191,3 +191,22 @@ def test_a_calibrated_driver_move_reaches_its_score_in_the_target_year(assumptio
         np.testing.assert_allclose(ramped.sigma[fam][t:], sigma[t:])
         steps = np.diff(ramped.sigma[fam][first - 1 : t + 1])
         np.testing.assert_allclose(steps, steps[0])
+
+
+def test_a_driver_family_moved_to_the_end_of_its_interval_is_held_in_the_draws(assumptions_fitted, calibration_fitted):
+    """Families the calibration moved to |z| = 1.96 draw no spread in the calibrated base; the others keep
+    theirs, the evidence keeps every family, and a what-if that sets a family's lever itself is not held."""
+    a, cal = assumptions_fitted, calibration_fitted
+    at_end = {r.family for r in cal.parameters if r.family is not None and abs(r.z) >= 1.959}
+    inside = {r.family for r in cal.parameters if r.family is not None and abs(r.z) < 1.9}
+    assert at_end and inside
+    held = band_parameters(a, cal, "base")
+    evidence = band_parameters(a, cal, "uncalibrated")
+    for family in at_end | inside:
+        name = spread_factor_name(family)
+        assert held[name].value == (0.0 if family in at_end else 1.0), family
+        assert evidence[name].value == 1.0, family
+    family = sorted(at_end)[0]
+    lever = FAMILY_LEVER[family]
+    own = band_parameters(a, cal, "base", overrides={lever: resolve_parameters(a, "base")[lever].trajectory})
+    assert own[spread_factor_name(family)].value == 1.0

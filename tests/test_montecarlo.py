@@ -114,15 +114,16 @@ def test_the_published_p50_is_the_central_path_on_every_row(fitted, calibration_
 
 @pytest.mark.parametrize("calibrated", [False, True])
 def test_the_monte_carlos_own_median_stays_near_the_central_path(assumptions_fitted, calibration_fitted, calibrated):
-    """What the centring removes is small: the raw P50 of every total lies within 3.5% of the central path
+    """What the centring removes is small: the raw P50 of every total lies within 5% of the central path
     to 2040 (the calibration's target year) and within 12% to 2050, on the evidence and in the calibrated
-    base (inputs moved to a range end held there)."""
+    base (inputs moved to a range end held there). Electric cars near their saturation share can only
+    fall short of the central path, which pulls the median of the totals they dominate (Dy, Tb) down."""
     a = assumptions_fitted
     scenario = "base" if calibrated else "uncalibrated"
     params = band_parameters(a, calibration_fitted, scenario)
     shift = median_shift(a, params, YEARS).set_index(["year", "material", "basis", "unit"])["shift"].abs()
     to_target = shift[shift.index.get_level_values("year") <= a.model.calibration.target_year]
-    assert to_target.max() <= 0.035, to_target.idxmax()
+    assert to_target.max() <= 0.05, to_target.idxmax()
     assert shift.max() <= 0.12, shift.idxmax()
 
 
@@ -227,3 +228,14 @@ def test_a_degenerate_range_is_a_fixed_value(fitted):
     sel = (det["segment"] == "industrial_robots") & (det["material"] == "NdFeB") & (det["basis"] == "finished")
     want = det[sel].set_index("year")["value"].to_numpy()
     np.testing.assert_allclose(paths, np.broadcast_to(want, paths.shape), rtol=1e-5)
+
+
+def test_the_calibrated_base_band_stays_near_its_high_case_inputs(assumptions_fitted, calibration_fitted):
+    """With car market and humanoid shipments held at their published high cases, the 2050 P95 of the
+    calibrated base total stays within 1.5 times its central value (drawn around them: about 6.7 times)."""
+    a = assumptions_fitted
+    params = band_parameters(a, calibration_fitted, "base")
+    q = quantile_table(a, params, "base", np.array([2050]), 1024, basis="finished", units=("t_magnet",))
+    total = q[(q["segment"] == "total") & (q["material"] == "NdFeB")].iloc[0]
+    assert total["p95"] <= 1.5 * total["p50"]
+    assert total["p5"] < total["p50"] < total["p95"]
