@@ -87,7 +87,8 @@ def _bad(kind: str, d: Path) -> str:
         return "wind_installations.csv"
     if kind == "wrong_encoding":
         (d / "sources.yaml").write_bytes(
-            (d / "sources.yaml").read_text().replace("Outlook", "Outl\xf6ok").encode("latin-1")
+            # latin-1 cannot hold the Japanese quotes: they become "?", the file is still not UTF-8
+            (d / "sources.yaml").read_text().replace("Outlook", "Outl\xf6ok").encode("latin-1", errors="replace")
         )
         return "UTF-8"
     if kind == "huge_file":
