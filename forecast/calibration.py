@@ -60,7 +60,9 @@ METHOD = (
 AT_RANGE_END = Z95 - 1e-6  # a standardized move this large has reached its range end
 TENSION_BOUND = 4.0  # |z| allowed when measuring the tension of a target the ranges cannot reach
 STEP = 1e-4  # finite-difference step in z
-SOLVER_TOL = 1e-10
+# SLSQP stops when the objective moves, and the constraints miss, by less than this; finite differences
+# blur both at about 1e-6, so a stricter value runs to the iteration limit for the same answer.
+SOLVER_TOL = 1e-5
 
 
 @dataclass(frozen=True)
