@@ -398,9 +398,8 @@ def held_at_range_ends(
             continue
         family = row.family
         if family is not None:
-            spread = out.get(spread_factor_name(family))
-            if spread is not None and FAMILY_LEVER[family] not in skip:
-                out[spread_factor_name(family)] = spread.with_values(0.0)
+            if FAMILY_LEVER[family] not in skip:
+                out[spread_factor_name(family)] = out[spread_factor_name(family)].with_values(0.0)
             continue
         p = out.get(row.name)
         if p is None or row.name in skip or p.value is None:

@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from forecast import params as parameters
-from forecast.composition import element_fraction, metal_per_oxide, oxide_gross_t, oxide_net_t, oxide_per_metal
+from forecast.composition import (
+    ce_substitution_name,
+    element_fraction,
+    metal_per_oxide,
+    oxide_gross_t,
+    oxide_net_t,
+    oxide_per_metal,
+)
 from forecast.model import demand_for_params, horizon_years
 from forecast.scenarios import resolve_parameters
 
@@ -86,7 +93,7 @@ def test_heavy_re_thrifting_lowers_dy_and_tb_only(assumptions):
 
 
 def _with_ce_substitution(params, share):
-    name = "composition.standard.ce_substitution"
+    name = ce_substitution_name("standard")
     return {**params, name: params[name].with_values(share)}
 
 
