@@ -300,6 +300,15 @@ def _calibration_table(c: CalibrationResult) -> str:
         lines.append(
             f"{p.name:62} {p.unit:18} {p.before:>11.4g} {p.after:>11.4g} {p.low:>11.4g} {p.high:>11.4g} {p.z:>6.2f}"
         )
+    if c.end_uses:
+        lines += ["", "Published end-use tonnages the base-year mix must keep [t]:"]
+        lines.append(f"  {'year':4} {'end use':28} {'low':>9} {'high':>9} {'evidence':>9} {'moved':>9}  within")
+        for u in c.end_uses:
+            high = "-" if u["high_t"] is None else f"{u['high_t']:.0f}"
+            lines.append(
+                f"  {u['year']:4} {u['end_use']:28} {u['low_t']:>9.0f} {high:>9} {u['evidence_t']:>9.0f} "
+                f"{u['moved_t']:>9.0f}  {'yes' if u['within'] else 'NO'}"
+            )
     applied = "added by the calibration" if c.uplift_applied else "the target would need (not applied)"
     lines += ["", f"Uplift by segment in {c.target_year} [t finished magnet], {applied}:"]
     lines += [f"  {seg:24} {v:>10.0f}" for seg, v in c.uplift_by_segment.items() if abs(v) >= 0.5]

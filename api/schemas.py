@@ -214,6 +214,20 @@ class TensionOut(BaseModel):
     meaning: str
 
 
+class EndUseBoundOut(BaseModel):
+    year: int
+    end_use: str
+    segments: str = Field(description="Model segments the published figure covers, joined by '+'.")
+    basis: Literal["finished", "blank", "alloy"]
+    published_t: float
+    low_t: float = Field(description="Low end of the published range [t].")
+    high_t: float | None = Field(description="High end of the published range [t]; null for a lower bound.")
+    evidence_t: float = Field(description="The model's tonnage on the evidence (no calibration) [t].")
+    moved_t: float = Field(description="The model's tonnage after the reported move [t].")
+    within: bool = Field(description="Whether the moved tonnage lies within [low_t, high_t].")
+    source: str
+
+
 class CalibrationResponse(Versioned):
     quantity: str
     statement: str
@@ -233,6 +247,9 @@ class CalibrationResponse(Versioned):
     tension: TensionOut
     history: dict[str, float | str | None]
     parameters: list[MovedParameterOut]
+    end_uses: list[EndUseBoundOut] = Field(
+        description="Published end-use tonnages the calibrated base-year mix must keep (series/ndfeb_end_use.csv)."
+    )
     uplift_by_segment: dict[str, float]
     uplift_applied: bool
 

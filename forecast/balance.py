@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecast import params as parameters
 from forecast import recycling
-from forecast.basis import finished_per_alloy, to_finished
+from forecast.basis import SWARF_RECYCLING, finished_per_alloy, to_finished
 from forecast.conversions import ndpr_fraction, ndpr_oxide_per_magnet
 from forecast.params import ParamSet
 from forecast.schemas import Assumptions
@@ -143,9 +143,7 @@ def recycled_by_material(
     """
     magnet_yield = finished_per_alloy(params, years)
     finished = to_finished(world_blanks_t, params, "blank", years)
-    swarf_alloy = recycling.scrap_recycled_t(
-        finished, magnet_yield, parameters.value(params, "recycling.scrap_recovery_rate", years)
-    )
+    swarf_alloy = recycling.scrap_recycled_t(finished, magnet_yield, parameters.value(params, SWARF_RECYCLING, years))
     magnet_eq = swarf_alloy * magnet_yield + world_eol_t
     ndpr = magnet_eq * ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
     return {

@@ -20,6 +20,9 @@ from forecast.schemas import BASES
 
 MACHINING_YIELD = "manufacturing.machining_yield"
 SINTERING_YIELD = "manufacturing.sintering_yield"
+# Share of the alloy lost on the way to finished magnets (swarf, off-cuts) that is recovered to oxide:
+# one parameter for the demand side (net primary oxide) and the supply side (the recycled line).
+SWARF_RECYCLING = "manufacturing.swarf_recycling_rate"
 
 
 def to_finished_factor(params: ParamSet, basis: str, years: np.ndarray) -> np.ndarray:

@@ -8,10 +8,15 @@ Every uncertain input has a prior (:mod:`forecast.priors`): a standard-normal sc
 
 that is the maximum a-posteriori move of Gaussian priors under the target as an exact constraint
 (a minimum-norm move in standardized units). "History kept": the model's world total of the base
-year within ``history_tolerance`` of its central value, and the hindcast MAPE against the published
-series at most ``history_mape_limit``. Solver: scipy's SLSQP (sequential quadratic programming:
-smooth objective, non-linear equality and inequality constraints, bounds), with gradients from
-finite differences evaluated in one vectorised model run.
+year within ``history_tolerance`` of its central value, the hindcast MAPE against the published
+series at most ``history_mape_limit``, and the base-year mix: every end-use tonnage marked
+``calibration`` in ``series/ndfeb_end_use.csv`` (magnets in new-energy vehicles, inverter air
+conditioners) within its published range. Without the mix, a target can be met by moving the
+base year's tonnage from slow segments to fast ones, which the published end uses rule out.
+Solver: scipy's SLSQP (sequential quadratic programming: smooth objective, non-linear equality and
+inequality constraints, bounds), with gradients from finite differences evaluated in one vectorised
+model run; when it stops short from the evidence, it starts again from the point on the way to the
+most the ranges reach whose ratio is nearest the target.
 
 Tension: ``chi2 = sum(z^2)`` of the minimum-norm move that meets the target, with one degree of
 freedom (the one target). Under the priors, and to first order, it is the squared number of prior
@@ -28,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 from scipy.stats import chi2 as chi2_dist
 
@@ -63,6 +69,7 @@ STEP = 1e-4  # finite-difference step in z
 # SLSQP stops when the objective moves, and the constraints miss, by less than this; finite differences
 # blur both at about 1e-6, so a stricter value runs to the iteration limit for the same answer.
 SOLVER_TOL = 1e-5
+START_STEPS = 33  # points on the line from the evidence to the extreme, for a start near the target
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,8 @@ class CalibrationResult:
     tension: Tension
     history: dict
     parameters: list[MovedParameter] = field(default_factory=list)
+    # the published end-use tonnages the base-year mix must keep, with the model's before and after
+    end_uses: list[dict] = field(default_factory=list)
     uplift_by_segment: dict[str, float] = field(default_factory=dict)
     uplift_applied: bool = False
     calibrated: dict[str, Parameter] = field(default_factory=dict, repr=False)
@@ -130,6 +139,41 @@ class CalibrationResult:
         return d
 
 
+@dataclass(frozen=True)
+class EndUseBound:
+    """A published end-use tonnage the calibrated base-year mix must keep: [low, high] [t/yr]."""
+
+    year: int
+    end_use: str
+    segments: tuple[str, ...]
+    basis: str
+    published: float
+    low: float
+    high: float | None  # None: a lower bound
+    source: str
+
+
+def end_use_bounds(a: Assumptions, years: np.ndarray) -> list[EndUseBound]:
+    """The end-use rows marked ``calibration`` in ``series/ndfeb_end_use.csv`` within ``years``."""
+    uses = a.ndfeb_end_use
+    if uses.empty or "calibration" not in uses:
+        return []
+    rows = uses[uses["calibration"].astype(bool) & uses["year"].isin(years)]
+    return [
+        EndUseBound(
+            int(r["year"]),
+            str(r["end_use"]),
+            tuple(str(r["segments"]).split("+")),
+            str(r["basis"]),
+            float(r["value"]),
+            float(r["low"]),
+            None if r["high"] is None or pd.isna(r["high"]) else float(r["high"]),
+            str(r["source"]),
+        )
+        for r in rows.to_dict("records")
+    ]
+
+
 @dataclass
 class _Problem:
     """The calibration's model: world totals for rows of scores, with a cache for the optimizer."""
@@ -141,6 +185,7 @@ class _Problem:
     drivers: dict[str, np.ndarray]
     published: dict[int, float]  # year -> published world total on the history basis
     history_basis: str
+    end_uses: list[EndUseBound]
     cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def full(self, x: np.ndarray) -> np.ndarray:
@@ -148,9 +193,11 @@ class _Problem:
         z[:, self.movable] = x
         return z
 
-    def totals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World finished and history-basis totals (rows, years) for score rows x (rows, movable)."""
+    def totals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World finished and history-basis totals (rows, years) for score rows x (rows, movable), and
+        the tonnage of each end-use bound (rows, bounds)."""
         wanted = {("finished", "t_magnet"), (self.history_basis, "t_magnet")}
+        wanted |= {(b.basis, "t_magnet") for b in self.end_uses}
         series = evaluate(
             self.a,
             self.params,
@@ -162,11 +209,19 @@ class _Problem:
         )
         finished = sum(v for k, v in series.items() if k[2] == "finished")
         history = sum(v for k, v in series.items() if k[2] == self.history_basis)
-        return np.asarray(finished, dtype=float), np.asarray(history, dtype=float)
+        by_segment = {(k[0], k[2]): v for k, v in series.items() if k[3] == "t_magnet"}
+        uses = np.zeros((x.shape[0], len(self.end_uses)))
+        for j, b in enumerate(self.end_uses):
+            col = int(np.searchsorted(self.pri.years, b.year))
+            uses[:, j] = sum(
+                np.broadcast_to(by_segment[(s, b.basis)], (x.shape[0], len(self.pri.years)))[:, col] for s in b.segments
+            )
+        return np.asarray(finished, dtype=float), np.asarray(history, dtype=float), uses
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
-        """(rows, 3): ratio target/base year, base-year total / its central value - 1, hindcast MAPE."""
-        finished, history = self.totals(x)
+        """(rows, 3 + bounds): ratio target/base year, base-year total / its central value - 1, hindcast
+        MAPE, and each end-use bound's model tonnage [t]."""
+        finished, history, uses = self.totals(x)
         years = self.pri.years
         b, t = (int(np.searchsorted(years, y)) for y in (self.base_year, self.target_year))
         ratio = finished[:, t] / finished[:, b]
@@ -175,7 +230,7 @@ class _Problem:
         cols = [int(np.searchsorted(years, y)) for y in self.published]
         pub = np.array(list(self.published.values()))
         mape = np.mean(np.abs(history[:, cols] / pub[None, :] - 1.0), axis=1) if cols else np.zeros(len(x))
-        return np.column_stack([ratio, base_error, mape])
+        return np.column_stack([ratio, base_error, mape, uses])
 
     base_year: int = 0
     target_year: int = 0
@@ -203,9 +258,9 @@ def _problem(a: Assumptions, params: ParamSet) -> _Problem:
     basis = str(pub["basis"].mode().iloc[0]) if len(pub) else "blank"
     pub = pub[(pub["basis"] == basis) & pub["year"].isin(years)]
     published = {int(y): float(v) for y, v in zip(pub["year"], pub["value"], strict=True)}
-    prob = _Problem(a, params, pri, movable, drivers, published, basis)
+    prob = _Problem(a, params, pri, movable, drivers, published, basis, end_use_bounds(a, years))
     prob.base_year, prob.target_year = target.base_year, target.target_year
-    finished, _ = prob.totals(np.zeros((1, len(movable))))
+    finished, _, _ = prob.totals(np.zeros((1, len(movable))))
     prob.central_base = float(finished[0, int(np.searchsorted(years, target.base_year))])
     return prob
 
@@ -220,14 +275,35 @@ def _constraints(prob: _Problem, target_ratio: float, history_tol: float, mape_l
     ratio = f(0, lambda r: r / target_ratio - 1.0, lambda r: 1.0 / target_ratio)
     base = f(1, lambda e: history_tol**2 - e**2, lambda e: -2.0 * e)
     mape = f(2, lambda m: mape_limit - m, lambda m: -1.0)
-    return [{"type": "eq", **ratio}, {"type": "ineq", **base}, {"type": "ineq", **mape}]
+    out = [{"type": "eq", **ratio}, {"type": "ineq", **base}, {"type": "ineq", **mape}]
+
+    # end-use bounds are relative margins (tonnes / bound - 1), so every constraint is of order one
+    def at_least(i: int, low: float) -> dict:
+        return {"type": "ineq", **f(i, lambda t: t / low - 1.0, lambda t: 1.0 / low)}
+
+    def at_most(i: int, high: float) -> dict:
+        return {"type": "ineq", **f(i, lambda t: 1.0 - t / high, lambda t: -1.0 / high)}
+
+    for j, b in enumerate(prob.end_uses):
+        if b.low > 0:
+            out.append(at_least(3 + j, b.low))
+        if b.high is not None:
+            out.append(at_most(3 + j, b.high))
+    return out
 
 
-def _solve(prob: _Problem, target_ratio: float, bound: float, history_tol: float, mape_limit: float) -> np.ndarray:
+def _solve(
+    prob: _Problem,
+    target_ratio: float,
+    bound: float,
+    history_tol: float,
+    mape_limit: float,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
     k = len(prob.movable)
     res = minimize(
         lambda x: float(x @ x),
-        np.zeros(k),
+        np.zeros(k) if start is None else start,
         jac=lambda x: 2.0 * x,
         method="SLSQP",
         bounds=[(-bound, bound)] * k,
@@ -237,8 +313,9 @@ def _solve(prob: _Problem, target_ratio: float, bound: float, history_tol: float
     return np.asarray(res.x, dtype=float)
 
 
-def _extreme_ratio(prob: _Problem, sign: float, history_tol: float, mape_limit: float) -> float:
-    """The largest (sign=+1) or smallest (sign=-1) ratio reachable within the ranges and the history."""
+def _extreme_ratio(prob: _Problem, sign: float, history_tol: float, mape_limit: float) -> tuple[float, np.ndarray]:
+    """The largest (sign=+1) or smallest (sign=-1) ratio reachable within the ranges and the history, and
+    the scores that reach it."""
     k = len(prob.movable)
     cons = _constraints(prob, 1.0, history_tol, mape_limit)[1:]
     res = minimize(
@@ -250,17 +327,35 @@ def _extreme_ratio(prob: _Problem, sign: float, history_tol: float, mape_limit: 
         constraints=cons,
         options={"maxiter": 200, "ftol": SOLVER_TOL},
     )
-    return float(prob.value_and_jacobian(np.asarray(res.x))[0][0])
+    x = np.asarray(res.x, dtype=float)
+    return float(prob.value_and_jacobian(x)[0][0]), x
+
+
+def _start_on_the_way(prob: _Problem, target_ratio: float, extreme: np.ndarray) -> np.ndarray:
+    """Scores on the line from the evidence to ``extreme`` whose ratio is nearest the target: a start the
+    minimum-norm search can leave without first crossing a history bound (from z = 0 it can settle on the
+    cheapest direction's bound and report a reachable target as unreachable)."""
+    steps = np.linspace(0.0, 1.0, START_STEPS)
+    ratios = prob.outputs(steps[:, None] * extreme[None, :])[:, 0]
+    return steps[int(np.argmin(np.abs(ratios / target_ratio - 1.0)))] * extreme
 
 
 def _meets(
     prob: _Problem, x: np.ndarray, target_ratio: float, tol: float, history_tol: float, mape_limit: float
 ) -> bool:
-    ratio, base_error, mape = prob.value_and_jacobian(x)[0]
+    out = prob.value_and_jacobian(x)[0]
+    ratio, base_error, mape = out[:3]
     slack = 1e-6
     return (
-        abs(ratio / target_ratio - 1.0) <= tol and abs(base_error) <= history_tol + slack and mape <= mape_limit + slack
+        abs(ratio / target_ratio - 1.0) <= tol
+        and abs(base_error) <= history_tol + slack
+        and mape <= mape_limit + slack
+        and all(_within(b, float(t), slack) for b, t in zip(prob.end_uses, out[3:], strict=True))
     )
+
+
+def _within(b: EndUseBound, tonnes: float, slack: float) -> bool:
+    return tonnes >= b.low * (1.0 - slack) and (b.high is None or tonnes <= b.high * (1.0 + slack))
 
 
 def _input_rows(prob: _Problem, z: np.ndarray, year: int) -> list[MovedParameter]:
@@ -320,9 +415,11 @@ def calibrate(a: Assumptions) -> CalibrationResult:
     t, tol = target.ratio, target.tolerance
     htol, mlim = target.history_tolerance, target.history_mape_limit
     r0 = float(prob.value_and_jacobian(np.zeros(len(prob.movable)))[0][0])
+    extreme, x_extreme = _extreme_ratio(prob, 1.0 if t >= r0 else -1.0, htol, mlim)
     x = _solve(prob, t, Z95, htol, mlim)
+    if not _meets(prob, x, t, tol, htol, mlim) and (extreme - t) * (t - r0) >= 0:
+        x = _solve(prob, t, Z95, htol, mlim, start=_start_on_the_way(prob, t, x_extreme))
     reachable = bool(_meets(prob, x, t, tol, htol, mlim))
-    extreme = _extreme_ratio(prob, 1.0 if t >= r0 else -1.0, htol, mlim)
     x_tension = x if reachable else _solve(prob, t, TENSION_BOUND, htol, mlim)
     exact = reachable or _meets(prob, x_tension, t, tol, htol, mlim)
     chi2 = float(x_tension @ x_tension)
@@ -344,6 +441,8 @@ def calibrate(a: Assumptions) -> CalibrationResult:
     calibrated = moved if reachable else {}
     achieved = demand_ratio(a, {**base, **calibrated}, target.base_year, target.target_year)
     outputs = prob.value_and_jacobian(x if reachable else np.zeros(len(prob.movable)))[0]
+    evidence = prob.value_and_jacobian(np.zeros(len(prob.movable)))[0]
+    moved_out = prob.value_and_jacobian(x_tension)[0]
     return CalibrationResult(
         quantity=target.quantity,
         statement=target.statement,
@@ -369,6 +468,22 @@ def calibrate(a: Assumptions) -> CalibrationResult:
             "hindcast_mape_limit": mlim,
         },
         parameters=_input_rows(prob, z_full, target.target_year),
+        end_uses=[
+            {
+                "year": b.year,
+                "end_use": b.end_use,
+                "segments": "+".join(b.segments),
+                "basis": b.basis,
+                "published_t": b.published,
+                "low_t": b.low,
+                "high_t": b.high,
+                "evidence_t": float(evidence[3 + j]),
+                "moved_t": float(moved_out[3 + j]),
+                "within": _within(b, float(moved_out[3 + j]), 1e-6),
+                "source": b.source,
+            }
+            for j, b in enumerate(prob.end_uses)
+        ],
         uplift_by_segment=_uplift(a, base, {**base, **moved}, target.target_year),
         uplift_applied=reachable,
         calibrated=calibrated,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecast import params as parameters
-from forecast.basis import from_finished
+from forecast.basis import SWARF_RECYCLING, from_finished
 from forecast.params import ParamSet
 from forecast.schemas import BASES, ELEMENTS, Element, Segment
 
@@ -78,7 +78,7 @@ def element_t(
     ``t_metal`` rows for every magnet basis; ``t_oxide`` and ``t_oxide_gross`` rows with basis ``oxide``.
     """
     reduction_yield = parameters.value(params, "refining.oxide_to_metal_yield", years)
-    swarf = parameters.value(params, "manufacturing.swarf_recycling_rate", years)
+    swarf = parameters.value(params, SWARF_RECYCLING, years)
     o_weight = parameters.scalar(params, "chem.atomic_weight.O")
     factors = {
         el: oxide_per_metal(elements[el], parameters.scalar(params, f"chem.atomic_weight.{el}"), o_weight)

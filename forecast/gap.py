@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast import params as parameters
 from forecast import recycling
-from forecast.basis import finished_per_alloy, to_finished
+from forecast.basis import SWARF_RECYCLING, finished_per_alloy, to_finished
 from forecast.conversions import ndpr_oxide_per_magnet
 from forecast.params import ParamSet
 from forecast.regions import AGGREGATES, EX_CHINA, WORLD
@@ -160,7 +160,7 @@ def gap_for_params(
     chains' :func:`forecast.supply.stage_capacity` over ``years`` when the caller has it.
     """
     magnet_yield = finished_per_alloy(params, years)
-    scrap_rate = parameters.value(params, "recycling.scrap_recovery_rate", years)
+    scrap_rate = parameters.value(params, SWARF_RECYCLING, years)
     cap = stage_capacity(a, params, years) if capacity is None else capacity
     idx = cap.set_index(["chain", "material", "stage", "weighting", "year"])["value"].sort_index()
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)

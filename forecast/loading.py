@@ -171,8 +171,9 @@ def _read_series(root: Path, spec: SeriesSpec, problems: list[Problem]) -> pd.Da
         return pd.DataFrame(columns=columns)
     reader = csv.DictReader(io.StringIO(text))
     expected = set(row_model.model_fields)
+    required = {name for name, f in row_model.model_fields.items() if f.is_required()}
     header = set(reader.fieldnames or [])
-    missing = expected - header - {"note"}
+    missing = required - header
     if missing:
         problems.append(Problem(rel, "header", f"missing columns {sorted(missing)}; expected {sorted(expected)}"))
         return pd.DataFrame(columns=columns)
@@ -181,8 +182,8 @@ def _read_series(root: Path, spec: SeriesSpec, problems: list[Problem]) -> pd.Da
         for col in _formula_cells({k: v for k, v in raw.items() if isinstance(k, str)}):
             problems.append(Problem(rel, f"row {line_no}.{col}", "formula-like cell; expected plain text or a number"))
         clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items() if k in expected}
-        if not clean.get("note"):
-            clean.pop("note", None)
+        # an empty optional cell takes the field's default (no note, no upper bound)
+        clean = {k: v for k, v in clean.items() if v != "" or k in required}
         try:
             rows.append(row_model.model_validate(clean).model_dump())
         except ValidationError as err:

@@ -116,7 +116,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("composition.standard.ce_substitution", "fraction", ("composition", "conversions")),
     ParameterSpec("manufacturing.machining_yield", "fraction", ("basis", "conversions", "gap")),
     ParameterSpec("manufacturing.sintering_yield", "fraction", ("basis", "conversions", "gap")),
-    ParameterSpec("manufacturing.swarf_recycling_rate", "fraction", ("composition",)),
+    ParameterSpec("manufacturing.swarf_recycling_rate", "fraction", ("composition", "gap")),
     ParameterSpec("refining.oxide_to_metal_yield", "fraction", ("composition", "conversions")),
     ParameterSpec("chem.atomic_weight.O", "g_per_mol", ("composition", "conversions")),
     ParameterSpec("chem.atomic_weight.{element}", "g_per_mol", ("composition", "conversions")),
@@ -149,7 +149,6 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("lifetime.{segment}.sd_years", "years", ("gap",)),
     ParameterSpec("recycling.eol_collection_rate", "fraction", ("gap",)),
     ParameterSpec("recycling.recovery_yield", "fraction", ("gap", "conversions")),
-    ParameterSpec("recycling.scrap_recovery_rate", "fraction", ("gap",)),
 )
 
 

@@ -376,12 +376,26 @@ class NdfebHistoryRow(SeriesRow):
 
 
 class EndUseRow(SeriesRow):
-    """A published NdFeB tonnage of one end use [t/yr], and the model segments it covers ("a+b")."""
+    """A published NdFeB tonnage of one end use [t/yr], the model segments it covers ("a+b"), and its
+    published range [t/yr]: the spread of independent estimates (``high`` empty for a lower bound).
+
+    ``calibration``: the calibration keeps the model's tonnage within [low, high] (the base-year mix);
+    rows whose sources define the end use differently are checks only.
+    """
 
     end_use: str = Field(pattern=r"^[a-z0-9_]+$")
     segments: str = Field(pattern=r"^[a-z0-9_]+(\+[a-z0-9_]+)*$")
     basis: Literal["finished", "blank", "alloy"]
     unit: Literal["t"]
+    low: float = Field(ge=0)
+    high: float | None = Field(default=None, gt=0)
+    calibration: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> EndUseRow:
+        if self.low > self.value or (self.high is not None and self.high < self.value):
+            raise ValueError(f"expected low <= value <= high, got {self.low} <= {self.value} <= {self.high}")
+        return self
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,21 @@ def assumptions_fitted(assumptions, driver_fits):
 @pytest.fixture(scope="session")
 def calibration_fitted(assumptions_fitted):
     return calibrate(assumptions_fitted)
+
+
+@pytest.fixture(scope="session")
+def assumptions_reaching(assumptions_fitted, calibration_fitted):
+    """The fitted assumptions with a target the ranges and the published history can reach: 97% of the most
+    they allow, so the calibration moves several inputs and driver families to their range ends."""
+    target = assumptions_fitted.model.calibration.model_copy(
+        update={"ratio": 0.97 * calibration_fitted.reachable_ratio}
+    )
+    model = assumptions_fitted.model.model_copy(update={"calibration": target})
+    return assumptions_fitted.model_copy(update={"model": model})
+
+
+@pytest.fixture(scope="session")
+def calibration_reaching(assumptions_reaching):
+    result = calibrate(assumptions_reaching)
+    assert result.reachable, "97% of the reachable ratio must be reachable"
+    return result

@@ -11,6 +11,8 @@ from forecast.model import demand_for_params, forecast_scenario, horizon_years, 
 from forecast.priors import BACKTESTED, FAMILY_LEVER, priors, spread_factor_name, trend_moves
 from forecast.scenarios import resolve_parameters
 
+ITERATION_LIMIT = 9  # scipy's SLSQP status "Iteration limit reached"
+
 
 def _with_target(assumptions, ratio, **history):
     cal = assumptions.model.calibration.model_copy(update={"ratio": ratio, **history})
@@ -138,10 +140,10 @@ def test_the_uncalibrated_scenario_ignores_the_calibration_and_base_uses_it(reac
     assert resolve_parameters(a, "uncalibrated", result.calibrated)[name] == a.parameters[name]
 
 
-def test_the_calibrated_base_holds_its_range_end_inputs_in_its_draws(assumptions_fitted, calibration_fitted):
+def test_the_calibrated_base_holds_its_range_end_inputs_in_its_draws(assumptions_reaching, calibration_reaching):
     """Inputs moved to a range end have no spread left in the calibrated base's Monte Carlo; the rest keep theirs,
     a scenario's own override is not held, and a scenario off the calibration is left as it is."""
-    a, cal = assumptions_fitted, calibration_fitted
+    a, cal = assumptions_reaching, calibration_reaching
     at_end = {r.name for r in cal.parameters if abs(r.z) >= 1.959 and not r.name.startswith("driver:")}
     inside = {r.name for r in cal.parameters if 0.5 < abs(r.z) < 1.9 and not r.name.startswith("driver:")}
     assert at_end, "the bundled calibration moves some inputs to a range end"
@@ -158,11 +160,11 @@ def test_the_calibrated_base_holds_its_range_end_inputs_in_its_draws(assumptions
 
 
 @pytest.mark.parametrize("scenario", ["base", "high", "low", "robotics_boom"])
-def test_the_calibrated_path_served_has_no_step_after_history(assumptions_fitted, calibration_fitted, scenario):
+def test_the_calibrated_path_served_has_no_step_after_history(assumptions_reaching, calibration_reaching, scenario):
     """With the backtested drivers, a calibrated driver move changes the trend, not the first projected year:
     growth into that year stays within 3 points of the fastest of the last three history years, and changes
     by at most 3 points from one projected year to the next."""
-    a, cal = assumptions_fitted, calibration_fitted
+    a, cal = assumptions_reaching, calibration_reaching
     assert any(r.family is not None and abs(r.z) > 0.1 for r in cal.parameters)
     params = resolve_parameters(a, scenario, cal.calibrated)
     years = horizon_years(a)
@@ -194,10 +196,12 @@ def test_a_calibrated_driver_move_reaches_its_score_in_the_target_year(assumptio
         np.testing.assert_allclose(steps, steps[0])
 
 
-def test_a_driver_family_moved_to_the_end_of_its_interval_is_held_in_the_draws(assumptions_fitted, calibration_fitted):
+def test_a_driver_family_moved_to_the_end_of_its_interval_is_held_in_the_draws(
+    assumptions_reaching, calibration_reaching
+):
     """Families the calibration moved to |z| = 1.96 draw no spread in the calibrated base; the others keep
     theirs, the evidence keeps every family, and a what-if that sets a family's lever itself is not held."""
-    a, cal = assumptions_fitted, calibration_fitted
+    a, cal = assumptions_reaching, calibration_reaching
     at_end = {r.family for r in cal.parameters if r.family is not None and abs(r.z) >= 1.959}
     inside = {r.family for r in cal.parameters if r.family is not None and abs(r.z) < 1.9}
     assert at_end and inside
@@ -213,7 +217,7 @@ def test_a_driver_family_moved_to_the_end_of_its_interval_is_held_in_the_draws(a
     assert own[spread_factor_name(family)].value == 1.0
 
 
-def test_the_solver_converges_on_the_bundled_evidence(assumptions_fitted, monkeypatch):
+def test_the_solver_converges_on_the_bundled_evidence(assumptions_reaching, monkeypatch):
     """SLSQP stops on its own criterion, not on its iteration limit (with a tolerance below the finite
     differences' noise it runs 200 iterations, about twenty times as long, for the same answer)."""
     import forecast.calibration as calibration_module
@@ -226,6 +230,43 @@ def test_the_solver_converges_on_the_bundled_evidence(assumptions_fitted, monkey
         return result
 
     monkeypatch.setattr(calibration_module, "minimize", recording)
-    cal = calibrate(assumptions_fitted)
+    cal = calibrate(assumptions_reaching)
     assert cal.reachable
-    assert statuses and all(s == 0 for s in statuses), statuses
+    assert statuses and statuses[-1] == 0, statuses
+    assert ITERATION_LIMIT not in statuses, statuses
+
+
+def test_a_reachable_calibration_keeps_the_published_end_uses(calibration_reaching):
+    """The base-year mix stays within the published range of every end use marked for the calibration."""
+    assert calibration_reaching.end_uses
+    for use in calibration_reaching.end_uses:
+        assert use["within"], use
+        assert use["moved_t"] >= use["low_t"] * (1 - 1e-6), use
+        assert use["high_t"] is None or use["moved_t"] <= use["high_t"] * (1 + 1e-6), use
+
+
+def test_the_published_mix_is_what_puts_the_bundled_target_out_of_reach(assumptions_fitted, calibration_fitted):
+    """On the bundled evidence the DOE ratio is out of reach with the published end uses kept, so no move is
+    applied; without them the ranges reach it (by moving the base year's tonnage from slow segments to fast)."""
+    target = assumptions_fitted.model.calibration.ratio
+    assert not calibration_fitted.reachable
+    assert calibration_fitted.calibrated == {}
+    assert calibration_fitted.reachable_ratio < target
+    uses = assumptions_fitted.ndfeb_end_use.assign(calibration=False)
+    unbound = calibrate(assumptions_fitted.model_copy(update={"ndfeb_end_use": uses}))
+    assert unbound.end_uses == []
+    assert unbound.reachable_ratio > target
+    assert unbound.reachable
+
+
+def test_an_end_use_bound_binds_the_solution(assumptions_reaching, calibration_reaching):
+    """Narrowing the published range of electric-vehicle magnets in 2024 to the evidence's value lowers what
+    the ranges can reach, and the solution keeps the narrower range."""
+    uses = assumptions_reaching.ndfeb_end_use.copy()
+    nev = (uses["end_use"] == "new_energy_vehicles") & (uses["year"] == 2024)
+    evidence = next(u["evidence_t"] for u in calibration_reaching.end_uses if u["end_use"] == "new_energy_vehicles")
+    uses.loc[nev, "high"] = evidence * 1.02
+    narrow = calibrate(assumptions_reaching.model_copy(update={"ndfeb_end_use": uses}))
+    assert narrow.reachable_ratio < calibration_reaching.reachable_ratio
+    nev_2024 = next(u for u in narrow.end_uses if u["end_use"] == "new_energy_vehicles" and u["year"] == 2024)
+    assert nev_2024["moved_t"] <= evidence * 1.02 * (1 + 1e-6)

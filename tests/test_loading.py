@@ -100,6 +100,31 @@ def test_duplicate_year_names_the_row(assumptions_copy):
     assert any(f"ev_car_sales.csv: row {len(lines) + 1}: duplicate year 2012" in m for m in msgs)
 
 
+def test_an_end_use_outside_its_own_range_names_the_row(assumptions_copy):
+    path = assumptions_copy / "series" / "ndfeb_end_use.csv"
+    lines = path.read_text().splitlines()
+    row = next(i for i, ln in enumerate(lines) if ln.startswith("2024,World,new_energy_vehicles"))
+    cells = lines[row].split(",")
+    cells[7] = "50000"  # low above the published value
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    msgs = _problems(assumptions_copy)
+    assert any(f"ndfeb_end_use.csv: row {row + 1}" in m and "low <= value <= high" in m for m in msgs), msgs
+
+
+def test_an_end_use_without_an_upper_bound_is_a_lower_bound(assumptions_copy):
+    path = assumptions_copy / "series" / "ndfeb_end_use.csv"
+    lines = path.read_text().splitlines()
+    row = next(i for i, ln in enumerate(lines) if ln.startswith("2025,World,new_energy_vehicles"))
+    cells = lines[row].split(",")
+    cells[8] = ""
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    uses = load_assumptions(assumptions_copy).ndfeb_end_use
+    high = uses[(uses["year"] == 2025) & (uses["end_use"] == "new_energy_vehicles")]["high"].iloc[0]
+    assert high is None or high != high  # None or NaN: no upper bound
+
+
 def _drop_rows(path: Path, prefix: str) -> None:
     """Remove the CSV rows that start with ``prefix``."""
     lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(prefix)]

@@ -112,34 +112,40 @@ def test_the_published_p50_is_the_central_path_on_every_row(fitted, calibration_
     assert (np.diff(ordered, axis=1) >= -1e-9 * np.abs(ordered[:, 1:])).all()
 
 
-@pytest.mark.parametrize("calibrated", [False, True])
-def test_the_monte_carlos_own_median_stays_near_the_central_path(assumptions_fitted, calibration_fitted, calibrated):
-    """What the centring removes is small: the raw P50 of every total lies within 5% of the central path
-    to 2040 (the calibration's target year) and within 12% to 2050, on the evidence and in the calibrated
-    base (inputs moved to a range end held there). Electric cars near their saturation share can only
-    fall short of the central path, which pulls the median of the totals they dominate (Dy, Tb) down."""
-    a = assumptions_fitted
+@pytest.mark.parametrize(("calibrated", "to_target_bound"), [(False, 0.05), (True, 0.10)])
+def test_the_monte_carlos_own_median_stays_near_the_central_path(
+    assumptions_reaching, calibration_reaching, calibrated, to_target_bound
+):
+    """What the centring removes is small: the raw P50 of every total lies within 5% of the central path to
+    2040 (the calibration's target year) on the evidence, within 10% in a base calibrated to 97% of what the
+    ranges reach (inputs moved to a range end held there), and within 12% to 2050. Electric cars near their
+    saturation share can only fall short of the central path, which pulls the median of the totals they
+    dominate (Dy, Tb) down; a calibration that raises their trend brings them nearer saturation."""
+    a = assumptions_reaching
     scenario = "base" if calibrated else "uncalibrated"
-    params = band_parameters(a, calibration_fitted, scenario)
+    params = band_parameters(a, calibration_reaching, scenario)
     shift = median_shift(a, params, YEARS).set_index(["year", "material", "basis", "unit"])["shift"].abs()
     to_target = shift[shift.index.get_level_values("year") <= a.model.calibration.target_year]
-    assert to_target.max() <= 0.05, to_target.idxmax()
+    assert to_target.max() <= to_target_bound, to_target.idxmax()
     assert shift.max() <= 0.12, shift.idxmax()
 
 
 def test_drawing_the_calibrated_base_around_its_range_ends_would_sink_its_median(
-    assumptions_fitted, calibration_fitted
+    assumptions_reaching, calibration_reaching
 ):
-    """Why the calibrated base holds its range-end inputs: drawn around them, the raw P50 of the 2030 total
-    falls more than 5% under the central path."""
-    a = assumptions_fitted
-    around = resolve_parameters(a, "base", calibration_fitted.calibrated)
-    held = band_parameters(a, calibration_fitted, "base")
-    years = np.array([2030])
+    """Why the calibrated base holds its range-end inputs: drawn around them, each sits below its calibrated
+    value on every path, and the raw P50 of the total falls further under the central path than when they
+    are held (bundled inputs calibrated to 97% of the reachable ratio: 2030 -2.1% against -1.9%, 2040 -4.5%
+    against -4.0%)."""
+    a = assumptions_reaching
+    around = resolve_parameters(a, "base", calibration_reaching.calibrated)
+    held = band_parameters(a, calibration_reaching, "base")
+    years = np.array([2030, 2040])
     total = ("NdFeB", "finished", "t_magnet")
-    sel = lambda m: m.set_index(["material", "basis", "unit"]).loc[total, "shift"]  # noqa: E731
-    assert sel(median_shift(a, around, years)) < -0.05
-    assert abs(sel(median_shift(a, held, years))) < 0.03
+    sel = lambda m: m.set_index(["material", "basis", "unit", "year"]).loc[total, "shift"].to_numpy()  # noqa: E731
+    sunk, kept = sel(median_shift(a, around, years)), sel(median_shift(a, held, years))
+    assert (sunk < 0).all()
+    assert (np.abs(kept) < np.abs(sunk)).all(), (kept, sunk)
 
 
 def test_the_base_year_total_is_allocated_among_segments_not_invented(fitted):
@@ -230,11 +236,11 @@ def test_a_degenerate_range_is_a_fixed_value(fitted):
     np.testing.assert_allclose(paths, np.broadcast_to(want, paths.shape), rtol=1e-5)
 
 
-def test_the_calibrated_base_band_stays_near_its_high_case_inputs(assumptions_fitted, calibration_fitted):
+def test_the_calibrated_base_band_stays_near_its_high_case_inputs(assumptions_reaching, calibration_reaching):
     """With car market and humanoid shipments held at their published high cases, the 2050 P95 of the
     calibrated base total stays within 1.5 times its central value (drawn around them: about 6.7 times)."""
-    a = assumptions_fitted
-    params = band_parameters(a, calibration_fitted, "base")
+    a = assumptions_reaching
+    params = band_parameters(a, calibration_reaching, "base")
     q = quantile_table(a, params, "base", np.array([2050]), 1024, basis="finished", units=("t_magnet",))
     total = q[(q["segment"] == "total") & (q["material"] == "NdFeB")].iloc[0]
     assert total["p95"] <= 1.5 * total["p50"]

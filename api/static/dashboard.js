@@ -261,6 +261,8 @@ async function drawCalibration() {
     ["tension", `chi2 ${t.chi2.toFixed(1)} (dof ${t.dof}), p = ${t.p_value.toPrecision(2)}: the target lies ${t.sigma.toFixed(1)} prior standard deviations from the evidence`],
     ["moves (z)", moved.map(p => `${p.name} ${p.before.toPrecision(3)} -> ${p.after.toPrecision(3)} (z ${p.z.toFixed(2)})`).join("; ")],
     [c.uplift_applied ? `uplift ${c.target_year}` : `uplift needed ${c.target_year}`, uplift.map(([s, v]) => `${s} ${(v / 1000).toFixed(1)} kt`).join(", ")],
+    ["base-year mix kept", c.end_uses.map(u => `${u.end_use} ${u.year}: ${(u.low_t / 1000).toFixed(1)}-${u.high_t === null ? "" : (u.high_t / 1000).toFixed(1)} kt published, `
+      + `evidence ${(u.evidence_t / 1000).toFixed(1)}, moved ${(u.moved_t / 1000).toFixed(1)}${u.within ? "" : " (outside)"}`).join("; ")],
   ];
   card.innerHTML = "";
   for (const [k, v] of rows) {
