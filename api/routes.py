@@ -210,7 +210,7 @@ def scenarios(request: Request) -> JSONResponse:
                 "description": sc.description,
                 "source": sc.source,
                 "note": sc.note,
-                "calibrated": sc.calibrated,
+                "calibrated": sc.calibrated and b.calibration.uplift_applied,
                 "overrides": ov,
                 "totals": rows.to_dict(orient="records"),
             }

@@ -37,7 +37,10 @@ class ScenarioInfo(BaseModel):
     description: str
     source: str
     note: str | None = None
-    calibrated: bool = Field(description="False: the scenario stays on the sourced central values.")
+    calibrated: bool = Field(
+        description="Whether the scenario carries the calibration's move; False: sourced central values "
+        "(the scenario is off the calibration, or its target is out of reach)."
+    )
     overrides: dict[str, float | dict[str, float]]
     totals: list[ScenarioTotals] = Field(description="Totals in the scenarios table's years (2030, 2040).")
 

