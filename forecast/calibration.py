@@ -416,9 +416,12 @@ def calibrate(a: Assumptions) -> CalibrationResult:
     htol, mlim = target.history_tolerance, target.history_mape_limit
     r0 = float(prob.value_and_jacobian(np.zeros(len(prob.movable)))[0][0])
     extreme, x_extreme = _extreme_ratio(prob, 1.0 if t >= r0 else -1.0, htol, mlim)
-    x = _solve(prob, t, Z95, htol, mlim)
-    if not _meets(prob, x, t, tol, htol, mlim) and (extreme - t) * (t - r0) >= 0:
-        x = _solve(prob, t, Z95, htol, mlim, start=_start_on_the_way(prob, t, x_extreme))
+    if (extreme - t) * (t - r0) >= 0:  # the target lies between the evidence and the most the ranges reach
+        x = _solve(prob, t, Z95, htol, mlim)
+        if not _meets(prob, x, t, tol, htol, mlim):
+            x = _solve(prob, t, Z95, htol, mlim, start=_start_on_the_way(prob, t, x_extreme))
+    else:  # beyond it: reachable only within the tolerance, at the extreme itself
+        x = x_extreme
     reachable = bool(_meets(prob, x, t, tol, htol, mlim))
     x_tension = x if reachable else _solve(prob, t, TENSION_BOUND, htol, mlim)
     exact = reachable or _meets(prob, x_tension, t, tol, htol, mlim)
