@@ -8,6 +8,8 @@ oxide needed, net of the swarf recycled back to oxide (alloy minus finished magn
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from forecast import params as parameters
@@ -72,11 +74,15 @@ def element_t(
     elements: dict[str, Element],
     params: ParamSet,
     years: np.ndarray,
+    keep: Callable[[tuple[str, str, str, str]], bool] | None = None,
 ) -> dict[tuple[str, str, str, str], np.ndarray]:
     """Element demand by (segment, element, basis, unit) [t/yr] for finished-magnet tonnages by segment.
 
     ``t_metal`` rows for every magnet basis; ``t_oxide`` and ``t_oxide_gross`` rows with basis ``oxide``.
+    ``keep`` computes only some keys (all by default); a kept oxide row needs the alloy and finished
+    metal, which are computed for it whether or not they are kept.
     """
+    wanted = keep or (lambda _key: True)
     reduction_yield = parameters.value(params, "refining.oxide_to_metal_yield", years)
     swarf = parameters.value(params, SWARF_RECYCLING, years)
     o_weight = parameters.scalar(params, "chem.atomic_weight.O")
@@ -94,12 +100,19 @@ def element_t(
     for seg_name, finished in magnet_t.items():
         grade = segments[seg_name].grade
         for el in ELEMENTS:
-            contained = {b: finished * per_basis[b] * fractions[(grade, el)] for b in BASES}
-            for b in BASES:
+            metal = [b for b in BASES if wanted((seg_name, el, b, "t_metal"))]
+            oxide = [u for u in ("t_oxide", "t_oxide_gross") if wanted((seg_name, el, OXIDE_BASIS, u))]
+            needed = set(metal) | ({"alloy", "finished"} if oxide else set())
+            contained = {b: finished * per_basis[b] * fractions[(grade, el)] for b in BASES if b in needed}
+            for b in metal:
                 out[(seg_name, el, b, "t_metal")] = contained[b]
+            if not oxide:
+                continue
             gross = oxide_gross_t(contained["alloy"], reduction_yield, factors[el])
-            out[(seg_name, el, OXIDE_BASIS, "t_oxide")] = oxide_net_t(
-                gross, contained["alloy"], contained["finished"], swarf
-            )
-            out[(seg_name, el, OXIDE_BASIS, "t_oxide_gross")] = gross
+            if "t_oxide" in oxide:
+                out[(seg_name, el, OXIDE_BASIS, "t_oxide")] = oxide_net_t(
+                    gross, contained["alloy"], contained["finished"], swarf
+                )
+            if "t_oxide_gross" in oxide:
+                out[(seg_name, el, OXIDE_BASIS, "t_oxide_gross")] = gross
     return out

@@ -53,7 +53,17 @@ def demand_series(
     keep = select or (lambda _key: True)
     per_basis = {b: from_finished(np.ones(1), params, b, years) for b in BASES}
     grades: dict[str, Segment] = {seg.grade: seg for seg in segments.values()}
-    per_tonne = element_t({g: np.ones(1) for g in grades}, grades, a.structure.elements, params, years)
+    of_grade: dict[str, list[str]] = {}  # segments of each grade: the per-tonne rows they need
+    for name, spec in segments.items():
+        of_grade.setdefault(spec.grade, []).append(name)
+    per_tonne = element_t(
+        {g: np.ones(1) for g in grades},
+        grades,
+        a.structure.elements,
+        params,
+        years,
+        None if select is None else lambda k: any(keep((s, *k[1:])) for s in of_grade[k[0]]),
+    )
     series: dict[tuple[str, str, str, str], np.ndarray] = {}
     for seg, finished in magnets.items():
         for b in BASES:
