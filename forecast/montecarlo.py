@@ -25,7 +25,7 @@
 The paths run through the same model functions as the deterministic forecast
 (:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns (trajectories as
 (paths, years)), drivers as (paths, years) arrays. Quantiles are taken per year, segment, material,
-basis and unit by partial sorting.
+basis and unit by partial sorting of one float32 matrix whose rows are contiguous.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 from scipy.stats import norm, qmc
 
 from forecast.composition import OXIDE_BASIS
@@ -90,7 +91,7 @@ def sobol_scores(pri: Priors, n_paths: int, seed: int) -> np.ndarray:
         u = qmc.Sobol(d, scramble=True, seed=seed).random(n_paths)[:, : len(pri.groups)]
     truncated = ~pri.is_driver()
     u = np.where(truncated[None, :], TRUNCATION + (1 - 2 * TRUNCATION) * u, u)
-    return norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+    return ndtri(np.clip(u, 1e-12, 1 - 1e-12))  # norm.ppf's own kernel, without its argument checks
 
 
 def model_years(a: Assumptions, years: np.ndarray) -> np.ndarray:
@@ -115,11 +116,14 @@ def evaluate(
     base: Mapping[str, np.ndarray] | None = None,
     residual: bool = True,
     select: Callable[[Key], bool] | None = None,
+    central: Mapping[Key, np.ndarray] | None = None,
 ) -> dict[Key, np.ndarray]:
     """Demand [t/yr] by (segment, material, basis, unit) for score rows z (n, groups): (n, years of ``pri``).
 
     ``base``: the central drivers over ``pri.years`` (computed when not given). With ``residual`` the
-    residual segment absorbs the base-year allocation (module docstring).
+    residual segment absorbs the base-year allocation (module docstring). ``central``: the deterministic
+    model over ``pri.years`` with at least every finished-magnet segment (:func:`central_model`;
+    computed when not given).
     """
     years = pri.years
     if base is None:
@@ -134,7 +138,7 @@ def evaluate(
     n = z.shape[0]
     out = {k: np.broadcast_to(v, (n, len(years))) for k, v in series.items()}
     if residual_segment is not None:
-        out = _reallocate_base_year(a, params, years, out, residual_segment, base)
+        out = _reallocate_base_year(a, params, years, out, residual_segment, base, central)
     return out if select is None else {k: v for k, v in out.items() if select(k)}
 
 
@@ -145,10 +149,12 @@ def _reallocate_base_year(
     series: dict[Key, np.ndarray],
     residual: str,
     base: Mapping[str, np.ndarray],
+    central: Mapping[Key, np.ndarray] | None = None,
 ) -> dict[Key, np.ndarray]:
     """Scale the residual segment on each path so the base-year total is the central one [t/yr]."""
     col = int(np.searchsorted(years, a.model.calibration.base_year))
-    central = demand_series(a, params, years, base)
+    if central is None:
+        central = central_model(a, params, years, base, lambda k: False)
     target = sum(
         float(np.broadcast_to(v, years.shape)[col]) for (s, m, b, u), v in central.items() if _finished(m, b, u)
     )
@@ -188,11 +194,30 @@ def simulate(
     with drawn parameters and drivers over a paths axis. ``select`` keeps only some keys.
     """
     d = draws if draws is not None else draw(a, params, n_paths, seed, years)
-    ys = d.priors.years
     series = evaluate(a, params, d.priors, d.z, select=select)
-    cols = np.searchsorted(ys, years)
-    paths = with_totals(series)
-    return paths if len(cols) == len(ys) else {k: v[:, cols] for k, v in paths.items()}
+    cols = year_columns(d.priors.years, years)
+    return with_totals({k: v[:, cols] for k, v in series.items()})
+
+
+def year_columns(model: np.ndarray, years: np.ndarray) -> slice | np.ndarray:
+    """Columns of ``years`` among the model years: a slice (a view, no copy) when they are consecutive."""
+    cols = np.searchsorted(model, years)
+    if len(cols) and np.array_equal(cols, np.arange(cols[0], cols[0] + len(cols))):
+        return slice(int(cols[0]), int(cols[0]) + len(cols))
+    return cols
+
+
+def central_model(
+    a: Assumptions,
+    params: ParamSet,
+    years: np.ndarray,
+    base: Mapping[str, np.ndarray] | None = None,
+    select: Callable[[Key], bool] | None = None,
+) -> dict[Key, np.ndarray]:
+    """The deterministic model over ``years`` [t/yr]: the keys ``select`` keeps plus every segment's finished
+    magnet, which the base-year allocation reads (:func:`evaluate`)."""
+    keep = None if select is None else (lambda k: select(k) or _finished(k[1], k[2], k[3]))
+    return demand_series(a, params, years, base, keep)
 
 
 def selector(basis: str | None = None, units: tuple[str, ...] | None = None) -> Callable[[Key], bool] | None:
@@ -218,9 +243,44 @@ def quantile_table(
     ``basis``: only that magnet basis and the oxide rows; ``units``: only those units (default: all);
     ``centred``: P50 defined as the central path (module docstring); False gives the raw quantiles.
     """
-    paths = simulate(a, params, years, n_paths, seed, select=selector(basis, units))
-    central = central_series(a, params, years, list(paths)) if centred else None
-    return tidy_quantiles(paths, years, scenario, central)
+    keep = selector(basis, units)
+    d = draw(a, params, n_paths, seed, years)
+    ys = d.priors.years
+    base = driver_arrays(a.histories(), params, ys, a.driver_trends, unit_driver_units(a))
+    model = central_model(a, params, ys, base, keep)  # shared by the allocation and the centring
+    series = evaluate(a, params, d.priors, d.z, base=base, select=keep, central=model)
+    cols = year_columns(ys, years)
+    keys, rows = path_rows({k: v[:, cols] for k, v in series.items()})
+    q = sorted_quantiles(rows).reshape(len(keys), len(years), len(QUANTILES)).astype(float)
+    if centred:
+        wanted = {k: np.broadcast_to(v, ys.shape)[cols] for k, v in model.items() if keep is None or keep(k)}
+        central = with_totals(wanted, dtype=float)
+        q = centre_on(q, np.stack([central[k] for k in keys]))
+    return quantile_frame(keys, q, years, scenario)
+
+
+def path_rows(series: Mapping[Key, np.ndarray]) -> tuple[list[Key], np.ndarray]:
+    """Paths (paths, years) of every key plus a 'total' segment per (material, basis, unit), as one
+    ``DTYPE`` matrix (keys x years, paths) whose rows are contiguous for sorting; the keys in row order.
+
+    The same numbers as :func:`with_totals` (each series rounded to ``DTYPE``, totals summed in it).
+    """
+    keys = list(series)
+    totals = list(dict.fromkeys(("total", *k[1:]) for k in keys))
+    first = next(iter(series.values()))
+    n_paths, n_years = first.shape
+    rows = np.empty((len(keys) + len(totals), n_years, n_paths), dtype=DTYPE)
+    position = {k: i for i, k in enumerate(keys + totals)}
+    started: set[int] = set()
+    for i, (key, v) in enumerate(series.items()):
+        rows[i] = np.asarray(v).T  # cast and transpose in one copy
+        total = position[("total", *key[1:])]
+        if total in started:
+            rows[total] += rows[i]
+        else:
+            rows[total] = rows[i]
+            started.add(total)
+    return keys + totals, rows.reshape(-1, n_paths)
 
 
 def central_series(a: Assumptions, params: ParamSet, years: np.ndarray, keys: list[Key]) -> dict[Key, np.ndarray]:
@@ -229,6 +289,20 @@ def central_series(a: Assumptions, params: ParamSet, years: np.ndarray, keys: li
     series = demand_series(a, params, years, select=lambda k: ("total", *k[1:]) in wanted or k in wanted)
     full = with_totals({k: np.broadcast_to(v, years.shape) for k, v in series.items()}, dtype=float)
     return {k: full[k] for k in keys if k in full}
+
+
+def sorted_quantiles(rows: np.ndarray) -> np.ndarray:
+    """Nearest-rank P5..P95 of every row of a (rows, paths) matrix: (rows, 5), by partial sorting of
+    ``rows`` in place (no copy: callers pass a matrix of their own)."""
+    n_paths = rows.shape[1]
+    ranks = [round(p * (n_paths - 1)) for p in QUANTILES]
+
+    def part(block: np.ndarray) -> np.ndarray:
+        block.partition(ranks, axis=1)
+        return block[:, ranks]
+
+    with ThreadPoolExecutor(QUANTILE_THREADS) as pool:
+        return np.vstack(list(pool.map(part, np.array_split(rows, QUANTILE_THREADS))))
 
 
 def centre_on(q: np.ndarray, central: np.ndarray) -> np.ndarray:
@@ -255,6 +329,12 @@ def tidy_quantiles(
     q = nearest_rank_quantiles(paths, keys, n_paths).reshape(len(keys), n, len(QUANTILES)).astype(float)
     if central is not None:
         q = centre_on(q, np.stack([np.asarray(central[k], dtype=float) for k in keys]))
+    return quantile_frame(keys, q, years, scenario)
+
+
+def quantile_frame(keys: list[Key], q: np.ndarray, years: np.ndarray, scenario: str) -> pd.DataFrame:
+    """The tidy table of quantiles q (keys, years, quantiles)."""
+    n = len(years)
     frame: dict[str, object] = {
         "year": np.tile(years, len(keys)),
         "scenario": repeated_labels([scenario], n * len(keys)),
@@ -266,16 +346,10 @@ def tidy_quantiles(
 
 
 def nearest_rank_quantiles(paths: Mapping[Key, np.ndarray], keys: list[Key], n_paths: int) -> np.ndarray:
-    """Nearest-rank P5..P95 of every (series, year) column: (series x years, 5), by partial sorting."""
+    """Nearest-rank P5..P95 of every (series, year) column: (series x years, 5) (:func:`sorted_quantiles`)."""
     rows = np.concatenate([np.asarray(paths[k], dtype=DTYPE).T for k in keys])  # a private copy
-    ranks = [round(p * (n_paths - 1)) for p in QUANTILES]
-
-    def part(block: np.ndarray) -> np.ndarray:
-        block.partition(ranks, axis=1)  # in place: rows is a private copy, so no second copy is needed
-        return block[:, ranks]
-
-    with ThreadPoolExecutor(QUANTILE_THREADS) as pool:
-        return np.vstack(list(pool.map(part, np.array_split(rows, QUANTILE_THREADS))))
+    assert rows.shape[1] == n_paths, "every series has one value per path"
+    return sorted_quantiles(rows)
 
 
 def quantile_error(
