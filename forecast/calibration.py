@@ -70,6 +70,7 @@ STEP = 1e-4  # finite-difference step in z
 # blur both at about 1e-6, so a stricter value runs to the iteration limit for the same answer.
 SOLVER_TOL = 1e-5
 START_STEPS = 33  # points on the line from the evidence to the extreme, for a start near the target
+SLACK = 1e-6  # a history constraint met to within this (relative) counts as met: the solver's own precision
 
 
 @dataclass(frozen=True)
@@ -345,17 +346,17 @@ def _meets(
 ) -> bool:
     out = prob.value_and_jacobian(x)[0]
     ratio, base_error, mape = out[:3]
-    slack = 1e-6
     return (
         abs(ratio / target_ratio - 1.0) <= tol
-        and abs(base_error) <= history_tol + slack
-        and mape <= mape_limit + slack
-        and all(_within(b, float(t), slack) for b, t in zip(prob.end_uses, out[3:], strict=True))
+        and abs(base_error) <= history_tol + SLACK
+        and mape <= mape_limit + SLACK
+        and all(_within(b, float(t)) for b, t in zip(prob.end_uses, out[3:], strict=True))
     )
 
 
-def _within(b: EndUseBound, tonnes: float, slack: float) -> bool:
-    return tonnes >= b.low * (1.0 - slack) and (b.high is None or tonnes <= b.high * (1.0 + slack))
+def _within(b: EndUseBound, tonnes: float) -> bool:
+    """Whether a model tonnage [t] lies within the bound's published range (to the solver's precision)."""
+    return tonnes >= b.low * (1.0 - SLACK) and (b.high is None or tonnes <= b.high * (1.0 + SLACK))
 
 
 def _input_rows(prob: _Problem, z: np.ndarray, year: int) -> list[MovedParameter]:
@@ -482,7 +483,7 @@ def calibrate(a: Assumptions) -> CalibrationResult:
                 "high_t": b.high,
                 "evidence_t": float(evidence[3 + j]),
                 "moved_t": float(moved_out[3 + j]),
-                "within": _within(b, float(moved_out[3 + j]), 1e-6),
+                "within": _within(b, float(moved_out[3 + j])),
                 "source": b.source,
             }
             for j, b in enumerate(prob.end_uses)
