@@ -18,6 +18,7 @@ import pandas as pd
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.allocator import retain_freed_memory
 from api.fitcache import FitCacheError, fit_cache_path, load_or_fit
 from api.progress import BUNDLE_NOTE, FIRST_FIT_NOTE, reporter, say
 from api.render import neutralised
@@ -144,6 +145,7 @@ def main(
     ] = False,
 ) -> None:
     """NdFeB permanent-magnet demand by segment and the Nd, Pr, Dy, Tb it needs."""
+    retain_freed_memory()
     if assumptions is not None:
         _State.assumptions_dir = assumptions
     _State.quiet = quiet

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import forecast
 from api.admin import admin
+from api.allocator import retain_freed_memory
 from api.errors import APIError, api_error_handler, database_error_handler, http_error_handler, validation_error_handler
 from api.limits import BodyLimitMiddleware, ComputeLimitMiddleware, FailureThrottle
 from api.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -30,6 +31,7 @@ from api.workbench import workbench
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; start-up serves the stored active version (or makes the first one) in the background."""
     settings = settings or get_settings()
+    retain_freed_memory()  # Monte Carlo bands reuse freed arrays instead of page-faulting new ones
     logger = configure_logging(settings.log_level)
     metrics = Metrics()
     state = ForecastState(settings.response_cache_entries, settings.response_cache_bytes)

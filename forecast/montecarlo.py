@@ -25,11 +25,13 @@
 The paths run through the same model functions as the deterministic forecast
 (:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns (trajectories as
 (paths, years)), drivers as (paths, years) arrays. Quantiles are taken per year, segment, material,
-basis and unit by partial sorting of one float32 matrix whose rows are contiguous.
+basis and unit by radix-sorting 16-bit codes of float32 rows (:func:`order_statistics`: within 1.3e-4
+of the exact order statistics, far inside the Monte Carlo error).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -59,8 +61,10 @@ from forecast.tables import repeated_labels
 QUANTILES: tuple[float, ...] = (0.05, 0.10, 0.50, 0.90, 0.95)
 QUANTILE_COLUMNS: tuple[str, ...] = ("p5", "p10", "p50", "p90", "p95")
 DEFAULT_PATHS = 4096
-QUANTILE_THREADS = 2  # numpy's partition releases the GIL: two threads halve the quantile time
+QUANTILE_THREADS = 2  # numpy's sort releases the GIL: two threads halve the quantile time
 DTYPE = np.float32  # paths are summarised by quantiles: single precision is ample and twice as fast
+SCORE_CACHE_SIZE = 16  # score matrices kept (4,096 paths x 35 groups: 1.1 MB each)
+CODE_MAX = int(np.iinfo(np.uint16).max)  # sort keys of 16 bits: the widest numpy radix-sorts
 TRUNCATION = float(norm.cdf(-1.959963984540054))  # parameter scores stay within their range (|z| <= 1.96)
 
 Key = tuple[str, str, str, str]
@@ -85,13 +89,22 @@ def power_of_two(n: int) -> int:
 
 def sobol_scores(pri: Priors, n_paths: int, seed: int) -> np.ndarray:
     """Standard-normal scores (n_paths, groups) from a scrambled Sobol sequence; parameters truncated."""
-    d = max(len(pri.groups), 1)
+    return _scores(tuple(bool(t) for t in ~pri.is_driver()), n_paths, seed)
+
+
+@functools.lru_cache(maxsize=SCORE_CACHE_SIZE)
+def _scores(truncated: tuple[bool, ...], n_paths: int, seed: int) -> np.ndarray:
+    """Scores (n_paths, len(truncated)), read-only: a pure function of its arguments, kept because every
+    band of a version and every what-if draws the same ones."""
+    d = max(len(truncated), 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # balance warning when n is not a power of two
-        u = qmc.Sobol(d, scramble=True, seed=seed).random(n_paths)[:, : len(pri.groups)]
-    truncated = ~pri.is_driver()
-    u = np.where(truncated[None, :], TRUNCATION + (1 - 2 * TRUNCATION) * u, u)
-    return ndtri(np.clip(u, 1e-12, 1 - 1e-12))  # norm.ppf's own kernel, without its argument checks
+        u = qmc.Sobol(d, scramble=True, seed=seed).random(n_paths)[:, : len(truncated)]
+    mask = np.array(truncated, dtype=bool)
+    u = np.where(mask[None, :], TRUNCATION + (1 - 2 * TRUNCATION) * u, u)
+    z = ndtri(np.clip(u, 1e-12, 1 - 1e-12))  # norm.ppf's own kernel, without its argument checks
+    z.setflags(write=False)
+    return z
 
 
 def model_years(a: Assumptions, years: np.ndarray) -> np.ndarray:
@@ -250,8 +263,8 @@ def quantile_table(
     model = central_model(a, params, ys, base, keep)  # shared by the allocation and the centring
     series = evaluate(a, params, d.priors, d.z, base=base, select=keep, central=model)
     cols = year_columns(ys, years)
-    keys, rows = path_rows({k: v[:, cols] for k, v in series.items()})
-    q = sorted_quantiles(rows).reshape(len(keys), len(years), len(QUANTILES)).astype(float)
+    keys, quantiles = path_quantiles({k: v[:, cols] for k, v in series.items()})
+    q = quantiles.astype(float)
     if centred:
         wanted = {k: np.broadcast_to(v, ys.shape)[cols] for k, v in model.items() if keep is None or keep(k)}
         central = with_totals(wanted, dtype=float)
@@ -259,28 +272,46 @@ def quantile_table(
     return quantile_frame(keys, q, years, scenario)
 
 
-def path_rows(series: Mapping[Key, np.ndarray]) -> tuple[list[Key], np.ndarray]:
-    """Paths (paths, years) of every key plus a 'total' segment per (material, basis, unit), as one
-    ``DTYPE`` matrix (keys x years, paths) whose rows are contiguous for sorting; the keys in row order.
+def path_quantiles(series: Mapping[Key, np.ndarray]) -> tuple[list[Key], np.ndarray]:
+    """Nearest-rank P5..P95 of paths (paths, years) of every key plus a 'total' segment per (material,
+    basis, unit): the keys (totals last) and their quantiles (keys, years, 5) [as the series].
 
-    The same numbers as :func:`with_totals` (each series rounded to ``DTYPE``, totals summed in it).
+    The same numbers as :func:`with_totals` then :func:`sorted_quantiles` (each series rounded to
+    ``DTYPE``, totals summed in it in key order). The work is cut into blocks, one per (material, basis,
+    unit) and part of the years, that each thread casts to a ``DTYPE`` matrix (rows contiguous over the
+    paths), sums into its total and sorts (:func:`order_statistics`): numpy's casts and sorts release the GIL.
     """
     keys = list(series)
     totals = list(dict.fromkeys(("total", *k[1:]) for k in keys))
-    first = next(iter(series.values()))
-    n_paths, n_years = first.shape
-    rows = np.empty((len(keys) + len(totals), n_years, n_paths), dtype=DTYPE)
+    n_paths, n_years = next(iter(series.values())).shape
+    members: dict[Key, list[Key]] = {total: [] for total in totals}
+    for key in keys:
+        members[("total", *key[1:])].append(key)
+    spans = [(int(c[0]), int(c[-1]) + 1) for c in np.array_split(np.arange(n_years), QUANTILE_THREADS) if len(c)]
+    ranks = quantile_ranks(n_paths)
+
+    def block(task: tuple[Key, tuple[int, int]]) -> np.ndarray:
+        total, (y0, y1) = task
+        group = members[total]
+        rows = np.empty((len(group) + 1, y1 - y0, n_paths), dtype=DTYPE)
+        for i, key in enumerate(group):
+            # cast, then transpose in single precision: half the bytes strided (faster than one mixed copy)
+            rows[i] = np.asarray(series[key][:, y0:y1], dtype=DTYPE).T
+            if i == 0:
+                rows[-1] = rows[0]
+            else:
+                rows[-1] += rows[i]
+        return order_statistics(rows.reshape(-1, n_paths), ranks).reshape(len(group) + 1, y1 - y0, len(QUANTILES))
+
+    tasks = [(total, span) for total in totals for span in spans]
+    with ThreadPoolExecutor(QUANTILE_THREADS) as pool:
+        blocks = dict(zip(tasks, pool.map(block, tasks), strict=True))
     position = {k: i for i, k in enumerate(keys + totals)}
-    started: set[int] = set()
-    for i, (key, v) in enumerate(series.items()):
-        rows[i] = np.asarray(v).T  # cast and transpose in one copy
-        total = position[("total", *key[1:])]
-        if total in started:
-            rows[total] += rows[i]
-        else:
-            rows[total] = rows[i]
-            started.add(total)
-    return keys + totals, rows.reshape(-1, n_paths)
+    q = np.empty((len(keys) + len(totals), n_years, len(QUANTILES)), dtype=DTYPE)
+    for (total, (y0, y1)), qs in blocks.items():
+        rows_of = [position[k] for k in members[total]] + [position[total]]
+        q[rows_of, y0:y1] = qs
+    return keys + totals, q
 
 
 def central_series(a: Assumptions, params: ParamSet, years: np.ndarray, keys: list[Key]) -> dict[Key, np.ndarray]:
@@ -292,17 +323,49 @@ def central_series(a: Assumptions, params: ParamSet, years: np.ndarray, keys: li
 
 
 def sorted_quantiles(rows: np.ndarray) -> np.ndarray:
-    """Nearest-rank P5..P95 of every row of a (rows, paths) matrix: (rows, 5), by partial sorting of
-    ``rows`` in place (no copy: callers pass a matrix of their own)."""
-    n_paths = rows.shape[1]
-    ranks = [round(p * (n_paths - 1)) for p in QUANTILES]
-
-    def part(block: np.ndarray) -> np.ndarray:
-        block.partition(ranks, axis=1)
-        return block[:, ranks]
-
+    """Nearest-rank P5..P95 of every row of a float32 (rows, paths) matrix: (rows, 5), as
+    :func:`order_statistics` gives them, in ``QUANTILE_THREADS`` threads. ``rows`` is overwritten."""
+    ranks = quantile_ranks(rows.shape[1])
+    blocks = np.array_split(rows, QUANTILE_THREADS)
     with ThreadPoolExecutor(QUANTILE_THREADS) as pool:
-        return np.vstack(list(pool.map(part, np.array_split(rows, QUANTILE_THREADS))))
+        return np.vstack(list(pool.map(lambda block: order_statistics(block, ranks), blocks)))
+
+
+def quantile_ranks(n_paths: int) -> list[int]:
+    """0-based nearest ranks of P5..P95 among ``n_paths`` sorted values."""
+    return [round(p * (n_paths - 1)) for p in QUANTILES]
+
+
+def order_statistics(rows: np.ndarray, ranks: list[int]) -> np.ndarray:
+    """Values at 0-based ``ranks`` of every row of a float32 (rows, paths) matrix once sorted: (rows, ranks).
+
+    Rows of positive values are sorted on 16-bit codes of their float bit patterns, which order as the
+    values do and are close to logarithmic in them: numpy radix-sorts 16-bit keys (``kind="stable"``)
+    about four times faster than it sorts float32. A code spans 1/65535 of the row's range of bit
+    patterns and the value returned is the middle of the code, so it lies within a relative
+    ``log2(max / min) / 131070`` of the exact order statistic (1.3e-4 for a row spanning five orders
+    of magnitude; ``make bench`` prints the largest difference seen). Rows holding a zero or a negative
+    value, and constant rows, are sorted exactly. ``rows`` is overwritten.
+    """
+    out = np.empty((rows.shape[0], len(ranks)), dtype=DTYPE)
+    bits = rows.view(np.int32)  # IEEE 754: non-negative floats order as their bit patterns
+    low, high = bits.min(axis=1), bits.max(axis=1)
+    coded = (low > 0) & (high > low)
+    if not coded.all():
+        exact = rows[~coded]
+        exact.sort(axis=1)
+        out[~coded] = exact[:, ranks]
+    if coded.any():
+        patterns = bits if coded.all() else bits[coded]
+        floor, span = low[coded][:, None], (high - low)[coded][:, None]
+        np.subtract(patterns, floor, out=patterns)  # 0 .. span
+        scaled = np.multiply(patterns, (CODE_MAX / span).astype(np.float32), dtype=np.float32)
+        codes = np.empty(scaled.shape, dtype=np.uint16)
+        np.minimum(scaled, CODE_MAX, out=codes, casting="unsafe")  # truncates: code c holds [c, c + 1)
+        codes.sort(axis=1, kind="stable")
+        middle = np.rint((codes[:, ranks] + 0.5) * (span / CODE_MAX))
+        out[coded] = (floor + np.minimum(middle, span)).astype(np.int32).view(DTYPE)
+    return out
 
 
 def centre_on(q: np.ndarray, central: np.ndarray) -> np.ndarray:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from forecast.calibration import band_parameters
 from forecast.model import demand_for_params, demand_series
-from forecast.montecarlo import Draws, draw, median_shift, quantile_table, simulate
+from forecast.montecarlo import (
+    CODE_MAX,
+    Draws,
+    draw,
+    median_shift,
+    order_statistics,
+    quantile_ranks,
+    quantile_table,
+    simulate,
+    sorted_quantiles,
+)
 from forecast.scenarios import resolve_parameters
 
 YEARS = np.arange(2024, 2051)
@@ -245,3 +257,59 @@ def test_the_calibrated_base_band_stays_near_its_high_case_inputs(assumptions_re
     total = q[(q["segment"] == "total") & (q["material"] == "NdFeB")].iloc[0]
     assert total["p95"] <= 1.5 * total["p50"]
     assert total["p5"] < total["p50"] < total["p95"]
+
+
+def _exact(rows: np.ndarray, ranks: list[int]) -> np.ndarray:
+    return np.sort(rows, axis=1)[:, ranks]
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sigma=st.floats(0.01, 3.0),
+    scale=st.floats(1e-3, 1e7),
+    n_paths=st.integers(8, 600),
+)
+def test_coded_order_statistics_lie_within_half_a_code_of_the_exact_ones(seed, sigma, scale, n_paths):
+    """Positive rows are sorted on 16-bit codes: each order statistic within log2(max/min) / 131070 of the exact one."""
+    rows = (scale * np.random.default_rng(seed).lognormal(0.0, sigma, size=(3, n_paths))).astype(np.float32)
+    ranks = quantile_ranks(n_paths)
+    exact = _exact(rows, ranks).astype(float)
+    coded = order_statistics(rows.copy(), ranks).astype(float)
+    # one code spans (span of bit patterns) / 65535; a bit pattern step is at most 2**-23 of the value
+    octaves = np.log2(rows.max(axis=1) / rows.min(axis=1)) + 1.0
+    bound = (octaves / (2 * CODE_MAX) + 2.0**-22)[:, None]
+    assert (np.abs(coded / exact - 1.0) <= bound).all()
+
+
+def test_rows_with_zeros_negatives_or_one_value_are_sorted_exactly():
+    """The codes need positive values that differ: any other row takes the exact sort."""
+    rng = np.random.default_rng(1)
+    rows = rng.lognormal(size=(4, 101)).astype(np.float32)
+    rows[0, :30] = 0.0  # a segment that has not started on some paths
+    rows[1, 5] = -2.5
+    rows[2] = 7.25
+    ranks = quantile_ranks(101)
+    expected = _exact(rows[:3], ranks)
+    got = order_statistics(rows.copy(), ranks)
+    np.testing.assert_array_equal(got[:3], expected)
+    assert got[0, 0] == 0.0 and got[2, 2] == np.float32(7.25)
+
+
+def test_threaded_quantiles_equal_one_pass_over_all_rows():
+    """Splitting the rows between threads changes nothing."""
+    rows = np.random.default_rng(2).lognormal(size=(9, 512)).astype(np.float32)
+    np.testing.assert_array_equal(sorted_quantiles(rows.copy()), order_statistics(rows.copy(), quantile_ranks(512)))
+
+
+def test_band_quantiles_are_the_paths_order_statistics(fitted):
+    """quantile_table (centred=False) gives the order statistics of the simulated paths, within the codes' bound."""
+    a, params = fitted
+    n = 256
+    q = quantile_table(a, params, "base", YEARS, n_paths=n, basis="finished", units=("t_magnet",), centred=False)
+    paths = simulate(a, params, YEARS, n_paths=n, select=lambda k: k[2] == "finished" and k[3] == "t_magnet")
+    ranks = quantile_ranks(n)
+    for (segment, material, basis, unit), got in q.groupby(["segment", "material", "basis", "unit"], sort=False):
+        v = paths[(segment, material, basis, unit)].astype(np.float32)
+        exact = np.sort(v, axis=0)[ranks].T.astype(float)
+        observed = got[["p5", "p10", "p50", "p90", "p95"]].to_numpy()
+        np.testing.assert_allclose(observed, exact, rtol=3e-4, atol=1e-6, err_msg=segment)
