@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.include_router(bench_router)
 
-    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ComputeLimitMiddleware, settings=settings)
     app.add_middleware(

@@ -106,6 +106,18 @@ def test_large_bodies_are_gzipped(live_client):
     assert json.loads(gzip.decompress(body))["records"]
 
 
+def test_computed_bodies_are_gzipped_as_they_are_sent(live_client):
+    """A what-if is compressed on the way out (GZIP_LEVEL, fast) and unpacks to the same answer as a plain one."""
+    body = {"scenario": "base", "overrides": {"ev.motor_kg.BEV": 1.8}, "start": 2030, "end": 2032, "quantiles": True}
+    request = live_client.build_request("POST", "/v1/forecast", json=body, headers={"Accept-Encoding": "gzip"})
+    packed = live_client.send(request, stream=True)
+    assert packed.status_code == 200 and packed.headers.get("content-encoding") == "gzip"
+    unpacked = json.loads(gzip.decompress(b"".join(packed.iter_raw())))
+    plain = live_client.post("/v1/forecast", json=body, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert unpacked == plain.json() and unpacked["demand"][0]["p5"] is not None
+
+
 @pytest.mark.parametrize(
     "path, parameter",
     [
