@@ -39,7 +39,6 @@ FROM ${BASE_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MALLOC_MMAP_THRESHOLD_=131072 \
     MALLOC_ARENA_MAX=2 \
     MAGNET_FORECAST_DATA_DIR=/data \
     DATABASE_URL=sqlite:////data/magnet_forecast.db \

@@ -222,8 +222,7 @@ def main() -> int:
         "COMPUTE_BURST": "3",
         "START_RETRY_MAX_S": "2",
         "LOG_LEVEL": "WARNING",
-        # glibc: fixed mmap threshold and few arenas, so freed tables go back to the system (as in the image)
-        "MALLOC_MMAP_THRESHOLD_": "131072",
+        # glibc: few arenas, as in the image (the thresholds are set at start: api.allocator)
         "MALLOC_ARENA_MAX": "2",
     }
     procs: dict[str, subprocess.Popen] = {}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import platform
 
 import numpy as np
 import pytest
 
+from api import allocator
 from api.allocator import retain_freed_memory
 
 
@@ -19,6 +19,12 @@ def test_glibc_accepts_both_thresholds():
     assert sum(float(b[0, 0]) for b in blocks) == sum(range(64))
 
 
-def test_without_a_c_library_it_does_nothing(monkeypatch):
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+def test_without_mallopt_it_does_nothing(monkeypatch):
+    monkeypatch.setattr(allocator, "_mallopt", lambda: None)
     assert retain_freed_memory() is False
+
+
+def test_mallopt_is_found_without_ldconfig(monkeypatch):
+    """Slim images may lack ldconfig (find_library returns None): the process's own symbols still have it."""
+    monkeypatch.setattr(allocator.ctypes.util, "find_library", lambda name: None)
+    assert (allocator._mallopt() is not None) == (platform.libc_ver()[0] == "glibc")
