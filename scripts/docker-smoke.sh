@@ -134,6 +134,11 @@ uid=$("${PODMAN[@]}" --runtime runc exec "$cid" id -u)
 [ "$uid" != "0" ] || { echo "container runs as root" >&2; exit 1; }
 echo "runs as uid $uid"
 
+# the service keeps freed Monte Carlo arrays for reuse (api.allocator): glibc's mallopt must be reachable
+kept=$("${PODMAN[@]}" --runtime runc exec "$cid" python -c "from api.allocator import retain_freed_memory; print(retain_freed_memory())")
+[ "$kept" = "True" ] || { echo "mallopt not reachable in the image: $kept" >&2; exit 1; }
+echo "allocator keeps freed memory: $kept"
+
 "${PODMAN[@]}" --runtime runc stop -t 20 "$cid" >/dev/null
 echo "stopped: exit code $("${PODMAN[@]}" inspect "$cid" --format '{{.State.ExitCode}}')"
 "${PODMAN[@]}" --runtime runc rm "$cid" >/dev/null

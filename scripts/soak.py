@@ -239,6 +239,8 @@ def main() -> int:
                 for path in GET_ROUTES:
                     c.get(base + path, headers={"accept-encoding": "gzip"})
                 c.post(base + "/v1/forecast", json={"scenario": "base"})
+                # with bands too: the heap a Monte Carlo keeps for reuse (api.allocator) is part of the baseline
+                c.post(base + "/v1/forecast", json={"scenario": "base", "quantiles": True})
         rss_before = {n: rss_mb(p.pid) for n, p in procs.items()}
 
         runs = [wrk(bases["a"], lua, DURATION_S), wrk(bases["b"], lua, DURATION_S)]
@@ -258,6 +260,8 @@ def main() -> int:
             print(f"refresh during the flood: {r.status_code} {r.json().get('status')} {r.json().get('version')}")
             time.sleep(DURATION_S * 0.1)
             flood.ready[bases["b"]] = False  # taken out of rotation, as a load balancer would on kill
+            runs[1].send_signal(signal.SIGINT)  # its GET flood too: wrk stops and reports what it saw
+            runs[1].wait()
             os.kill(procs["b"].pid, signal.SIGKILL)
             procs["b"].wait()
             print("replica b killed with -9")
