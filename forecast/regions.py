@@ -123,6 +123,7 @@ def segment_shares(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[
     structure: Structure = a.structure
     histories = a.histories()
     out: dict[str, Shares] = {}
+    from_history: dict[tuple[str, str], Shares] = {}  # segments on one split and part share one computation
     for name, seg in structure.segments.items():
         split_name = str(seg.region_split)
         split = structure.region_splits[split_name]
@@ -131,10 +132,12 @@ def segment_shares(a: Assumptions, params: ParamSet, years: np.ndarray) -> dict[
         elif split.method == "shares":
             out[name] = normalise(anchor_shares(params, split_name, REGIONS, years))
         else:
-            series = str(split.series)
-            out[name] = history_shares(
-                params, split_name, histories[series], PART_COLUMN[series], str(seg.region_part or TOTAL), years
-            )
+            series, part = str(split.series), str(seg.region_part or TOTAL)
+            if (split_name, part) not in from_history:
+                from_history[(split_name, part)] = history_shares(
+                    params, split_name, histories[series], PART_COLUMN[series], part, years
+                )
+            out[name] = from_history[(split_name, part)]
     return out
 
 
@@ -150,14 +153,12 @@ def regional_demand_t(demand: pd.DataFrame, shares: Mapping[str, Shares], years:
     if np.isnan(pos.astype(float)).any():
         raise ValueError("demand has years the regional shares do not cover")
     pos = pos.astype(int)
-    segs = demand["segment"].to_numpy()
+    codes, names = pd.factorize(demand["segment"])
+    value = demand["value"].to_numpy()
     frames = []
     for region in REGIONS:
-        factor = np.empty(len(demand))
-        for seg in np.unique(segs):
-            mask = segs == seg
-            factor[mask] = shares[str(seg)][region][pos[mask]]
-        frames.append(demand.assign(region=region, value=demand["value"].to_numpy() * factor))
+        by_segment = np.stack([shares[str(seg)][region] for seg in names]) if len(names) else np.empty((0, len(years)))
+        frames.append(demand.assign(region=region, value=value * by_segment[codes, pos]))
     out = pd.concat(frames, ignore_index=True)
     cols = [c for c in ("year", "scenario") if c in out.columns]
     return out[[*cols, *[c for c in REGIONAL_COLUMNS if c not in cols]]]
