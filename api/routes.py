@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -656,13 +655,10 @@ def forecast(request: Request, body: ForecastRequest) -> Response:
     years = np.arange(s, e + 1)
     dem = demand_for_params(a2, params, years)
     dem.insert(1, "scenario", body.scenario)
-    # the gap (pandas, mostly holding the GIL) runs beside the bands (numpy casts and sorts, releasing it)
-    with ThreadPoolExecutor(1) as pool:
-        gap = pool.submit(gap_and_balance, a2, params, body.scenario, years, quantiles=False)
-        if body.quantiles:
-            drawn = band_parameters(a, b.calibration, body.scenario, body.overrides, params)
-            dem = with_bands(a2, drawn, body.scenario, dem, body.basis, settings.what_if_paths)
-        gp, _ = gap.result()
+    if body.quantiles:
+        drawn = band_parameters(a, b.calibration, body.scenario, body.overrides, params)
+        dem = with_bands(a2, drawn, body.scenario, dem, body.basis, settings.what_if_paths)
+    gp, _ = gap_and_balance(a2, params, body.scenario, years, quantiles=False)
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()
     }
