@@ -29,7 +29,7 @@ from api.store.repository import OutdatedBundle, Store, UnknownVersion
 from api.workbook import write_workbook
 from forecast.backtest import DriverFits, with_fitted_drivers
 from forecast.balance import BALANCE_MATERIALS
-from forecast.bundle import ForecastBundle, build_bundle, gap_and_balance
+from forecast.bundle import ForecastBundle, build_bundle, gap_table, world_balance
 from forecast.calibration import CalibrationResult, band_parameters, calibrate
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_REGIONS, GAP_STAGES
@@ -440,7 +440,7 @@ def gap(
     _choice("--material", material, GAP_MATERIALS)
     a, s, e = _open_scenario(scenario, start, end, drivers)
     params = resolve_parameters(a, scenario, calibrate(a).calibrated)
-    g, _ = gap_and_balance(a, params, scenario, horizon_years(a, s, e))
+    g = gap_table(a, params, scenario, horizon_years(a, s, e))
     g = g[(g["region"] == region) & (g["chain"] == chain)]
     if stage:
         g = g[g["stage"] == stage]
@@ -472,7 +472,7 @@ def balance(
     _choice("--material", material, BALANCE_MATERIALS)
     a, s, e = _open_scenario(scenario, start, end, drivers)
     params = resolve_parameters(a, scenario, calibrate(a).calibrated)
-    _, b = gap_and_balance(a, params, scenario, horizon_years(a, s, e), quantiles=False)
+    b = world_balance(a, params, scenario, horizon_years(a, s, e))
     if material:
         b = b[b["material"] == material]
     if not _machine_readable(b, fmt):

@@ -35,7 +35,7 @@ from api.schemas import (
 )
 from api.state import ForecastState, Rendered, Served
 from forecast.balance import BALANCE_MATERIALS
-from forecast.bundle import ForecastBundle, gap_and_balance, scenario_table
+from forecast.bundle import ForecastBundle, gap_table, scenario_table
 from forecast.calibration import band_parameters
 from forecast.composition import OXIDE_BASIS
 from forecast.gap import GAP_MATERIALS, GAP_REGIONS, GAP_STAGES
@@ -658,7 +658,7 @@ def forecast(request: Request, body: ForecastRequest) -> Response:
     if body.quantiles:
         drawn = band_parameters(a, b.calibration, body.scenario, body.overrides, params)
         dem = with_bands(a2, drawn, body.scenario, dem, body.basis, settings.what_if_paths)
-    gp, _ = gap_and_balance(a2, params, body.scenario, years, quantiles=False)
+    gp = gap_table(a2, params, body.scenario, years, quantiles=False)
     overrides = {
         k: ({str(y): x for y, x in v.items()} if isinstance(v, dict) else v) for k, v in body.overrides.items()
     }

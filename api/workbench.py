@@ -31,7 +31,7 @@ from api.schemas import CompareRequest, CompareResponse, WhatIfInputsResponse
 from api.state import Rendered
 from api.whatif import describe_inputs
 from api.workbook import XLSX_MEDIA_TYPE, workbook_bytes, workbook_filename
-from forecast.bundle import gap_and_balance
+from forecast.bundle import gap_table
 from forecast.calibration import band_parameters
 from forecast.compare import compare_table, gap_compare_table
 from forecast.model import demand_for_params
@@ -124,7 +124,7 @@ def _gap_comparison(request: Request, body: CompareRequest, s: int, e: int, year
     parts = [_in_order(g[g["scenario"].isin(body.scenarios) & (g["year"] >= s) & (g["year"] <= e)], body.scenarios)]
     if body.what_if is not None:
         params = what_if_parameters(request, body.what_if.scenario, body.what_if.overrides)
-        wg, _ = gap_and_balance(b.assumptions, params, WHAT_IF_LABEL, years, quantiles=False)
+        wg = gap_table(b.assumptions, params, WHAT_IF_LABEL, years, quantiles=False)
         parts.append(wg)
     return gap_compare_table(pd.concat(parts, ignore_index=True))
 

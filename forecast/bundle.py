@@ -12,7 +12,7 @@ from forecast.balance import balance_table, china_supply_table
 from forecast.calibration import CalibrationResult, band_parameters, calibrate
 from forecast.gap import SUPPLY_BASIS, demand_by_material, eol_recyclable_t, gap_for_params
 from forecast.hindcast import Hindcast, hindcast
-from forecast.model import demand_for_params, forecast_all, horizon_years
+from forecast.model import demand_series, forecast_all, horizon_years, tidy
 from forecast.montecarlo import driver_quantile_table, power_of_two, quantile_table
 from forecast.params import ParamSet
 from forecast.progress import ProgressFn, silent
@@ -68,24 +68,39 @@ def demand_with_quantiles(b: ForecastBundle) -> pd.DataFrame:
     return d
 
 
+def regional_demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demand rows gap, balance and end of life read, world and by region, from the first stock year
+    to the last of ``years`` [t/yr]: magnet on the finished and supply bases, and gross oxide."""
+    first = min(a.model.horizon.stock_first_year, int(years.min()))
+    all_years = np.arange(first, years.max() + 1)
+    needed = demand_series(a, params, all_years, select=_read_by_gap_and_balance)
+    demand = tidy(needed, all_years)
+    return demand, regional_demand_for_params(a, params, demand, all_years)
+
+
+def _read_by_gap_and_balance(key: tuple[str, str, str, str]) -> bool:
+    _, material, basis, unit = key
+    return (
+        material == "NdFeB" and unit == "t_magnet" and basis in ("finished", SUPPLY_BASIS)
+    ) or unit == "t_oxide_gross"
+
+
 def demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """What gap and balance take from the demand side: demand by region and material (ex-China = the
     sum of the regions outside China), and the end-of-life magnet-equivalent recovered outside China
     and worldwide [t/yr]."""
-    first = min(a.model.horizon.stock_first_year, int(years.min()))
-    all_years = np.arange(first, years.max() + 1)
-    all_demand = demand_for_params(a, params, all_years)
-    # only the rows gap, balance and end-of-life read: magnet on the finished and supply bases, gross oxide
-    needed = (
-        (all_demand["material"] == "NdFeB")
-        & (all_demand["unit"] == "t_magnet")
-        & all_demand["basis"].isin(["finished", SUPPLY_BASIS])
-    ) | (all_demand["unit"] == "t_oxide_gross")
-    regional = regional_demand_for_params(a, params, all_demand[needed], all_years)
+    all_demand, regional = regional_demand_inputs(a, params, years)
+    materials, eol_ex = regional_inputs(a, params, years, regional)
+    return materials, eol_ex, eol_recyclable_t(a, params, all_demand, years, region="world")
+
+
+def regional_inputs(
+    a: Assumptions, params: ParamSet, years: np.ndarray, regional: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Demand by region and material over ``years`` and the end-of-life magnet-equivalent recovered
+    outside China [t/yr], from :func:`regional_demand_inputs`' regional table."""
     materials = demand_by_material(regional[regional["year"].isin(years)], years)
-    eol_ex = eol_recyclable_t(a, params, regional, years)
-    eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")
-    return materials, eol_ex, eol_world
+    return materials, eol_recyclable_t(a, params, regional, years)
 
 
 def located_output(
@@ -116,6 +131,22 @@ def gap_and_balance(
     located = located_output(a, params, years, capacity)
     balance = balance_table(a, params, scenario, years, world, located, eol_world)
     return gap, balance
+
+
+def gap_table(
+    a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray, quantiles: bool = True
+) -> pd.DataFrame:
+    """The gap (both chains) of one scenario, as :func:`gap_and_balance` gives it, without the balance's
+    work: what a what-if serves."""
+    materials, eol_ex = regional_inputs(a, params, years, regional_demand_inputs(a, params, years)[1])
+    return gap_for_params(a, params, scenario, years, materials, eol_ex, quantiles)
+
+
+def world_balance(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
+    """The world balance of one scenario, as :func:`gap_and_balance` gives it, without the gap's work."""
+    materials, _, eol_world = demand_inputs(a, params, years)
+    world = materials[materials["region"] == "world"]
+    return balance_table(a, params, scenario, years, world, located_output(a, params, years), eol_world)
 
 
 SENSITIVITY_YEARS: tuple[int, ...] = (2030, 2040)

@@ -17,7 +17,7 @@ from forecast.params import ParamSet
 from forecast.regions import AGGREGATES, EX_CHINA, WORLD
 from forecast.schemas import EX_CHINA_REGIONS, REGIONS, Assumptions
 from forecast.supply import CHAIN, CHAINS, WEIGHTINGS, stage_capacity, supply_quantile_table
-from forecast.tables import long_table
+from forecast.tables import repeated_labels
 
 GAP_REGIONS: tuple[str, ...] = AGGREGATES  # the gap compares supply outside China with these
 GAP_STAGES: tuple[str, ...] = (*CHAIN, "recycling", "chain")
@@ -72,14 +72,18 @@ def demand_by_material(
         "Tb": (d["material"] == "Tb") & (d["unit"] == oxide_unit),
     }
     members = {WORLD: REGIONS, EX_CHINA: EX_CHINA_REGIONS}
+    row_years = d["year"].to_numpy()
+    pos = np.clip(np.searchsorted(years, row_years), 0, max(len(years) - 1, 0))
+    counted = (years[pos] == row_years) if len(years) else np.zeros(len(d), dtype=bool)  # other years: left out
+    value = np.nan_to_num(d["value"].to_numpy(dtype=float))  # a missing value adds nothing
+    in_region = {region: d["region"].isin(list(names)).to_numpy(dtype=bool) for region, names in members.items()}
     frames = []
     for material, mask in series.items():
-        rows = d[mask]
+        of_material = mask.to_numpy(dtype=bool) & counted
         for region in GAP_REGIONS:
-            v = rows[rows["region"].isin(members[region])].groupby("year")["value"].sum().reindex(years, fill_value=0.0)
-            frames.append(
-                pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v.to_numpy()})
-            )
+            rows = of_material & in_region[region]
+            v = np.bincount(pos[rows], weights=value[rows], minlength=len(years))
+            frames.append(pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v}))
     return pd.concat(frames, ignore_index=True)[DEMAND_COLUMNS]
 
 
@@ -143,6 +147,24 @@ def next_tightest(stages: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     return np.array(CHAIN)[second], np.take_along_axis(stacked, second[None, :], axis=0)[0]
 
 
+def capacity_arrays(capacity: pd.DataFrame, years: np.ndarray) -> dict[tuple[str, str, str, str], np.ndarray]:
+    """A :func:`forecast.supply.stage_capacity` table as arrays over ``years`` keyed by (chain, material,
+    stage, weighting) [t/yr]; a year the table lacks is NaN."""
+    columns = [capacity[c].tolist() for c in ("chain", "material", "stage", "weighting")]
+    row_years = capacity["year"].to_numpy()
+    pos = np.clip(np.searchsorted(years, row_years), 0, max(len(years) - 1, 0))
+    inside = (years[pos] == row_years) if len(years) else np.zeros(len(capacity), dtype=bool)
+    out: dict[tuple[str, str, str, str], np.ndarray] = {}
+    # a few thousand rows: one pass costs less than indexing the table once per key
+    for key, p, ok, v in zip(zip(*columns, strict=True), pos, inside, capacity["value"].tolist(), strict=True):
+        series = out.get(key)
+        if series is None:
+            series = out[key] = np.full(len(years), np.nan)
+        if ok:
+            series[p] = v
+    return out
+
+
 def gap_for_params(
     a: Assumptions,
     params: ParamSet,
@@ -153,7 +175,8 @@ def gap_for_params(
     quantiles: bool = True,
     capacity: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Demand against supply outside China for both chains: by stage, material and region (tidy).
+    """Demand against supply outside China for both chains: by stage, material and region (tidy), rows
+    ordered by year, chain, region, material and stage (in chain order).
 
     demand: :data:`DEMAND_COLUMNS` (from :func:`demand_by_material`); eol_t: end-of-life recyclable
     magnet-equivalent outside China per year [t/yr] (from :func:`eol_recyclable_t`); capacity: the
@@ -161,22 +184,16 @@ def gap_for_params(
     """
     magnet_yield = finished_per_alloy(params, years)
     scrap_rate = parameters.value(params, SWARF_RECYCLING, years)
-    cap = stage_capacity(a, params, years) if capacity is None else capacity
-    idx = cap.set_index(["chain", "material", "stage", "weighting", "year"])["value"].sort_index()
+    cap = capacity_arrays(stage_capacity(a, params, years) if capacity is None else capacity, years)
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
-    demand_ex = (
-        demand[(demand["region"] == EX_CHINA) & (demand["material"] == "NdFeB")]
-        .set_index("year")["demand_t"]
-        .reindex(years, fill_value=0.0)
-        .to_numpy()
-    )
+    demand_of = _demand_arrays(demand, years)
+    demand_ex = demand_of.get((EX_CHINA, "NdFeB"), np.zeros(years.shape))
 
-    supply_keys: list[tuple[str, str, str, str]] = []
-    supply_values: list[np.ndarray] = []
-    binding: dict[str, pd.DataFrame] = {}
+    supply: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}  # (chain, stage, material) -> weighting -> t/yr
+    binding: dict[str, dict[str, np.ndarray]] = {}
     for chain in CHAINS:
         for w in WEIGHTINGS:
-            ndfeb = {s: idx.loc[(chain, "NdFeB", s, w)].reindex(years).to_numpy() for s in (*CHAIN, "recycling")}
+            ndfeb = {s: cap[(chain, "NdFeB", s, w)] for s in (*CHAIN, "recycling")}
             produced = np.minimum(ndfeb["magnet"], demand_ex)  # blanks, as magnet plants count them
             finished = to_finished(produced, params, "blank", years)
             available = eol_t + recycling.scrap_recycled_t(finished, magnet_yield, scrap_rate)
@@ -185,47 +202,82 @@ def gap_for_params(
             out, bind = chain_output(chain_in)
             nxt, nxt_t = next_tightest(chain_in)
             if w == "risked":
-                binding[chain] = pd.DataFrame(
-                    {
-                        "year": years,
-                        "binding_stage": bind,
-                        "binding_stage_t": out,
-                        "next_stage": nxt,
-                        "next_stage_t": nxt_t,
-                    }
-                )
-            for s in (*CHAIN, "recycling", "chain"):
+                binding[chain] = {
+                    "binding_stage": bind,
+                    "binding_stage_t": out,
+                    "next_stage": nxt,
+                    "next_stage_t": nxt_t,
+                }
+            for s in GAP_STAGES:
                 v = {"recycling": recycled, "chain": out}.get(s, ndfeb[s] if s in ndfeb else np.zeros(years.shape))
                 for material, factor in (("NdFeB", 1.0), ("NdPr", ox_per_magnet)):
-                    supply_keys.append((chain, s, w, material))
-                    supply_values.append(v * factor)
+                    supply.setdefault((chain, s, material), {})[w] = v * factor
             for el in ("Dy", "Tb"):
-                sep = idx.loc[(chain, el, "separation", w)].reindex(years).to_numpy()
+                sep = cap[(chain, el, "separation", w)]
                 for s in ("separation", "chain"):
-                    supply_keys.append((chain, s, w, el))
-                    supply_values.append(sep)
-    supply = long_table(years, ("chain", "stage", "weighting", "material"), supply_keys, supply_values)
-    keys = ["year", "chain", "stage", "material"]
-    wide = supply.pivot_table(index=keys, columns="weighting", values="value").reset_index()
-    wide = wide.rename(columns={"nameplate": "supply_nameplate_t", "risked": "supply_risked_t"})
-    out_df = wide.merge(demand, on=["year", "material"], how="left")
-    out_df["gap_t"] = out_df["demand_t"] - out_df["supply_risked_t"]
-    out_df["gap_nameplate_t"] = out_df["demand_t"] - out_df["supply_nameplate_t"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pos = out_df["demand_t"] > 0
-        out_df["coverage"] = np.where(pos, out_df["supply_risked_t"] / out_df["demand_t"], np.nan)
-        out_df["coverage_nameplate"] = np.where(pos, out_df["supply_nameplate_t"] / out_df["demand_t"], np.nan)
-    bind_df = pd.concat([b.assign(chain=c) for c, b in binding.items()], ignore_index=True)
-    out_df = out_df.merge(bind_df, on=["year", "chain"], how="left")
+                    supply.setdefault((chain, s, el), {})[w] = sep
+    out_df = _gap_rows(years, supply, demand_of, binding)
     if quantiles:
         q = supply_quantile_table(a, params, years).rename(columns={"p10": "supply_p10_t", "p90": "supply_p90_t"})
-        out_df = out_df.merge(q.drop(columns="p50"), on=keys, how="left")
+        out_df = out_df.merge(q.drop(columns="p50"), on=["year", "chain", "stage", "material"], how="left")
     else:
         out_df["supply_p10_t"] = np.nan
         out_df["supply_p90_t"] = np.nan
-    out_df["scenario"] = scenario
+    out_df["scenario"] = repeated_labels([scenario], len(out_df))
+    return out_df[GAP_COLUMNS]
+
+
+def _demand_arrays(demand: pd.DataFrame, years: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+    """Demand by (region, material) over ``years`` [t/yr] from a :data:`DEMAND_COLUMNS` table; NaN where a
+    year has no row."""
+    twice = demand.duplicated(["year", "region", "material"])
+    if twice.any():
+        row = demand[twice].iloc[0]
+        raise ValueError(f"demand has more than one row for {row['region']}, {row['material']}, {row['year']}")
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for (region, material), rows in demand.groupby(["region", "material"], sort=True):
+        out[(str(region), str(material))] = rows.set_index("year")["demand_t"].reindex(years).to_numpy(dtype=float)
+    return out
+
+
+def _gap_rows(
+    years: np.ndarray,
+    supply: dict[tuple[str, str, str], dict[str, np.ndarray]],
+    demand_of: dict[tuple[str, str], np.ndarray],
+    binding: dict[str, dict[str, np.ndarray]],
+) -> pd.DataFrame:
+    """The gap's rows, year by year, then by chain, region, material and stage (in chain order)."""
     order = {s: i for i, s in enumerate(GAP_STAGES)}
-    out_df = out_df.sort_values(
-        ["year", "chain", "region", "material", "stage"], key=lambda c: c.map(order) if c.name == "stage" else c
+    regions_of: dict[str, list[str]] = {}
+    for region, material in sorted(demand_of):
+        regions_of.setdefault(material, []).append(region)
+    combos = sorted(
+        (
+            (chain, region, material, stage)
+            for (chain, stage, material) in supply
+            for region in regions_of.get(material, [])
+        ),
+        key=lambda k: (k[0], k[1], k[2], order[k[3]]),
     )
-    return out_df[GAP_COLUMNS].reset_index(drop=True)
+    if not combos:
+        raise ValueError("the gap has no rows: the demand table names none of the supplied materials")
+
+    def column(values: list[np.ndarray]) -> np.ndarray:  # (combos, years) -> year-major rows
+        return np.stack(values).T.reshape(-1)
+
+    nameplate = column([supply[(c, s, m)]["nameplate"] for c, _, m, s in combos])
+    risked = column([supply[(c, s, m)]["risked"] for c, _, m, s in combos])
+    demand_t = column([demand_of[(r, m)] for _, r, m, _ in combos])
+    frame: dict[str, object] = {"year": np.repeat(years, len(combos))}
+    for i, name in enumerate(("chain", "region", "material", "stage")):
+        labels = pd.array([k[i] for k in combos], dtype="str")
+        frame[name] = labels.take(np.tile(np.arange(len(combos)), len(years)))
+    frame |= {"demand_t": demand_t, "supply_nameplate_t": nameplate, "supply_risked_t": risked}
+    frame |= {"gap_t": demand_t - risked, "gap_nameplate_t": demand_t - nameplate}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = demand_t > 0
+        frame["coverage"] = np.where(positive, risked / demand_t, np.nan)
+        frame["coverage_nameplate"] = np.where(positive, nameplate / demand_t, np.nan)
+    for name in ("binding_stage", "binding_stage_t", "next_stage", "next_stage_t"):
+        frame[name] = column([binding[c][name] for c, _, _, _ in combos])
+    return pd.DataFrame(frame)

@@ -58,12 +58,18 @@ def embedded_export_share(params: ParamSet, split: str, years: np.ndarray) -> np
 
 
 def observed_region_values(history: pd.DataFrame, part_column: str, part: str) -> dict[str, dict[int, float]]:
-    """A series by region label and year [unit of the series]: one part, or every part summed (``total``)."""
+    """A series by region label and year [unit of the series]: one part, or every part summed (``total``).
+
+    Rows without a region are left out and a missing value adds nothing, as a pandas group sum does.
+    """
     rows = history if part == TOTAL else history[history[part_column] == part]
-    summed = rows.groupby(["region", "year"], as_index=False)["value"].sum()
     out: dict[str, dict[int, float]] = {}
-    for region, year, v in zip(summed["region"], summed["year"], summed["value"], strict=True):
-        out.setdefault(str(region), {})[int(year)] = float(v)
+    # a few hundred rows: a loop over them costs less than a group-by's set-up
+    for region, year, v in zip(rows["region"].tolist(), rows["year"].tolist(), rows["value"].tolist(), strict=True):
+        if pd.isna(region):
+            continue
+        by_year = out.setdefault(str(region), {})
+        by_year[int(year)] = by_year.get(int(year), 0.0) + (0.0 if pd.isna(v) else float(v))
     return out
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.bundle import demand_inputs
-from forecast.gap import chain_output, demand_by_material, gap_for_params, next_tightest
+from forecast.bundle import demand_inputs, gap_and_balance, gap_table, world_balance
+from forecast.gap import GAP_STAGES, capacity_arrays, chain_output, demand_by_material, gap_for_params, next_tightest
 from forecast.model import horizon_years
 from forecast.scenarios import resolve_parameters
+from forecast.supply import stage_capacity
 
 YEARS = np.arange(2020, 2041)
 
@@ -114,3 +115,54 @@ def test_gap_takes_demand_as_an_argument(assumptions, params):
     b = gap_for_params(assumptions, params, "base", years, doubled, eol, quantiles=False)
     np.testing.assert_allclose(b["demand_t"], 2 * a["demand_t"])
     assert len(horizon_years(assumptions)) > 1
+
+
+def test_rows_run_by_year_chain_region_material_and_stage_in_chain_order(gap):
+    order = {s: i for i, s in enumerate(GAP_STAGES)}
+    keys = list(zip(gap["year"], gap["chain"], gap["region"], gap["material"], gap["stage"].map(order), strict=True))
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    assert gap.index.equals(pd.RangeIndex(len(gap)))
+
+
+def test_each_row_carries_its_own_material_and_region_demand(assumptions, params):
+    years = np.array([2030, 2035])
+    demand, eol, _ = demand_inputs(assumptions, params, years)
+    g = gap_for_params(assumptions, params, "base", years, demand, eol, quantiles=False)
+    merged = g.merge(demand, on=["year", "region", "material"], suffixes=("", "_given"))
+    assert len(merged) == len(g)
+    np.testing.assert_array_equal(merged["demand_t"], merged["demand_t_given"])
+
+
+def test_a_demand_table_without_the_supplied_materials_is_refused(assumptions, params):
+    years = np.array([2030])
+    demand, eol, _ = demand_inputs(assumptions, params, years)
+    with pytest.raises(ValueError, match="names none of the supplied materials"):
+        ce = demand[demand["material"] == "NdFeB"].assign(material="Ce")
+        gap_for_params(assumptions, params, "base", years, ce, eol, quantiles=False)
+
+
+def test_a_demand_table_with_a_row_twice_names_it(assumptions, params):
+    years = np.array([2030])
+    demand, eol, _ = demand_inputs(assumptions, params, years)
+    with pytest.raises(ValueError, match="more than one row for world, NdFeB, 2030"):
+        gap_for_params(assumptions, params, "base", years, pd.concat([demand, demand]), eol, quantiles=False)
+
+
+def test_capacity_arrays_hold_every_key_year_by_year_and_nan_where_a_year_is_missing(assumptions, params):
+    years = np.array([2025, 2030])
+    cap = stage_capacity(assumptions, params, years)
+    arrays = capacity_arrays(cap[cap["year"] == 2030], years)
+    assert len(arrays) == len(cap.drop_duplicates(["chain", "material", "stage", "weighting"]))
+    for (chain, material, stage, weighting), v in list(arrays.items())[:20]:
+        row = cap[(cap["chain"] == chain) & (cap["material"] == material) & (cap["stage"] == stage)]
+        want = row[(row["weighting"] == weighting) & (row["year"] == 2030)]["value"].item()
+        assert np.isnan(v[0]) and v[1] == want
+
+
+@pytest.mark.parametrize("scenario", ["base", "export_controls"])
+def test_gap_alone_and_balance_alone_equal_the_pair_from_one_demand_run(assumptions, params, scenario):
+    p = resolve_parameters(assumptions, scenario)
+    pair_gap, pair_balance = gap_and_balance(assumptions, p, scenario, YEARS, quantiles=False)
+    pd.testing.assert_frame_equal(gap_table(assumptions, p, scenario, YEARS, quantiles=False), pair_gap)
+    pd.testing.assert_frame_equal(world_balance(assumptions, p, scenario, YEARS), pair_balance)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from forecast.bundle import demand_inputs
 from forecast.model import demand_for_params
-from forecast.regions import regional_demand_for_params, segment_shares
+from forecast.regions import observed_region_values, regional_demand_for_params, segment_shares
 from forecast.scenarios import resolve_parameters
 from forecast.schemas import EX_CHINA_REGIONS, REGIONS
 
@@ -189,3 +189,25 @@ def test_a_segment_without_a_regional_split_is_named(assumptions_copy):
     path.write_text(path.read_text().replace("    region_split: smartphones\n", "", 1))
     errors = _load_errors(assumptions_copy)
     assert any(e.startswith("structure.yaml: segments.smartphones.region_split: got None") for e in errors)
+
+
+def test_observed_values_sum_parts_by_region_and_year_as_a_group_sum_does():
+    history = pd.DataFrame(
+        {
+            "year": [2020, 2020, 2020, 2021, 2021, 2021],
+            "region": ["World", "World", "China", "World", None, "China"],
+            "value": [10.0, 5.0, 4.0, 12.0, 99.0, np.nan],
+            "powertrain": ["BEV", "PHEV", "BEV", "BEV", "BEV", "PHEV"],
+        }
+    ).astype({"region": "str", "powertrain": "str"})
+    assert observed_region_values(history, "powertrain", "total") == {
+        "World": {2020: 15.0, 2021: 12.0},
+        "China": {2020: 4.0, 2021: 0.0},
+    }
+    assert observed_region_values(history, "powertrain", "PHEV") == {"World": {2020: 5.0}, "China": {2021: 0.0}}
+    grouped = history.groupby(["region", "year"])["value"].sum()
+    assert {(r, y): v for (r, y), v in grouped.items()} == {
+        (r, y): v
+        for r, by_year in observed_region_values(history, "powertrain", "total").items()
+        for y, v in by_year.items()
+    }
