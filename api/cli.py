@@ -246,7 +246,7 @@ def demand(
         params = band_parameters(a, cal, scenario)
         with reporter("Monte Carlo", _State.quiet) as progress:
             progress(f"{paths} paths, scenario {scenario}", 0, 1)
-            q = quantile_table(a, params, scenario, years, paths, seed)
+            q = quantile_table(a, params, scenario, years, paths, seed, basis=basis.value)  # the rows shown
         df = df.merge(q, on=["year", "scenario", "segment", "material", "basis", "unit"], how="left")
         if fmt is Format.table:
             m = q[(q["segment"] == "total") & (q["material"] == "NdFeB") & (q["basis"] == basis.value)].set_index(

@@ -254,3 +254,27 @@ def test_csv_output_neutralises_formula_like_text(assumptions_copy):
     )
     assert r.returncode == 0, r.stderr
     assert set(pd.read_csv(StringIO(r.stdout))["scenario"]) == {"'-1+2"}
+
+
+def test_demand_quantiles_band_every_row_of_the_chosen_basis_around_its_value():
+    r = run(
+        "demand",
+        "--quantiles",
+        "--basis",
+        "blank",
+        "--paths",
+        "256",
+        "--format",
+        "csv",
+        "--start",
+        "2030",
+        "--end",
+        "2031",
+    )
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(StringIO(r.stdout))
+    assert set(df["basis"]) == {"blank", "oxide"}
+    banded = df[df["unit"].isin(["t_magnet", "t_oxide"])]
+    assert banded[["p5", "p10", "p50", "p90", "p95"]].notna().all().all()
+    assert (banded["p5"] <= banded["p50"]).all() and (banded["p50"] <= banded["p95"]).all()
+    assert banded["p50"].to_numpy() == pytest.approx(banded["value"].to_numpy(), rel=1e-6)  # P50 = central path
