@@ -79,6 +79,7 @@ def regional_demand_inputs(a: Assumptions, params: ParamSet, years: np.ndarray) 
 
 
 def _read_by_gap_and_balance(key: tuple[str, str, str, str]) -> bool:
+    """Keys (segment, material, basis, unit) the gap, the balance and end of life read."""
     _, material, basis, unit = key
     return (
         material == "NdFeB" and unit == "t_magnet" and basis in ("finished", SUPPLY_BASIS)
@@ -136,15 +137,17 @@ def gap_and_balance(
 def gap_table(
     a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray, quantiles: bool = True
 ) -> pd.DataFrame:
-    """The gap (both chains) of one scenario, as :func:`gap_and_balance` gives it, without the balance's
-    work: what a what-if serves."""
+    """The gap (both chains) of one scenario [t/yr], as :func:`gap_and_balance` gives it, without the
+    balance's work: what a what-if serves."""
     materials, eol_ex = regional_inputs(a, params, years, regional_demand_inputs(a, params, years)[1])
     return gap_for_params(a, params, scenario, years, materials, eol_ex, quantiles)
 
 
 def world_balance(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
-    """The world balance of one scenario, as :func:`gap_and_balance` gives it, without the gap's work."""
-    materials, _, eol_world = demand_inputs(a, params, years)
+    """The world balance of one scenario [t/yr], as :func:`gap_and_balance` gives it, without the gap's work."""
+    all_demand, regional = regional_demand_inputs(a, params, years)
+    materials = demand_by_material(regional[regional["year"].isin(years)], years)
+    eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")
     world = materials[materials["region"] == "world"]
     return balance_table(a, params, scenario, years, world, located_output(a, params, years), eol_world)
 

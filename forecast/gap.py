@@ -17,7 +17,7 @@ from forecast.params import ParamSet
 from forecast.regions import AGGREGATES, EX_CHINA, WORLD
 from forecast.schemas import EX_CHINA_REGIONS, REGIONS, Assumptions
 from forecast.supply import CHAIN, CHAINS, WEIGHTINGS, stage_capacity, supply_quantile_table
-from forecast.tables import repeated_labels
+from forecast.tables import repeated_labels, year_positions
 
 GAP_REGIONS: tuple[str, ...] = AGGREGATES  # the gap compares supply outside China with these
 GAP_STAGES: tuple[str, ...] = (*CHAIN, "recycling", "chain")
@@ -57,6 +57,9 @@ def demand_by_material(
 ) -> pd.DataFrame:
     """Demand by year, region (world, ex_china) and material [t/yr] from the demand side's regional table.
 
+    ``years``: increasing and distinct. Rows are summed in table order (a pandas group sum, which
+    compensates, can differ in the last digit).
+
     NdFeB is taken on ``basis`` (default blank: the basis on which magnet plants and China's output
     are counted, so supply and demand compare like with like); NdPr, Dy, Tb as gross oxide
     (``oxide_unit``), because the supply side counts recycled swarf as a supply line of its own.
@@ -72,10 +75,9 @@ def demand_by_material(
         "Tb": (d["material"] == "Tb") & (d["unit"] == oxide_unit),
     }
     members = {WORLD: REGIONS, EX_CHINA: EX_CHINA_REGIONS}
-    row_years = d["year"].to_numpy()
-    pos = np.clip(np.searchsorted(years, row_years), 0, max(len(years) - 1, 0))
-    counted = (years[pos] == row_years) if len(years) else np.zeros(len(d), dtype=bool)  # other years: left out
-    value = np.nan_to_num(d["value"].to_numpy(dtype=float))  # a missing value adds nothing
+    pos, counted = year_positions(years, d["year"].to_numpy())  # rows of other years are left out
+    value = d["value"].to_numpy(dtype=float)
+    value = np.where(np.isnan(value), 0.0, value)  # a missing value adds nothing
     in_region = {region: d["region"].isin(list(names)).to_numpy(dtype=bool) for region, names in members.items()}
     frames = []
     for material, mask in series.items():
@@ -83,7 +85,9 @@ def demand_by_material(
         for region in GAP_REGIONS:
             rows = of_material & in_region[region]
             v = np.bincount(pos[rows], weights=value[rows], minlength=len(years))
-            frames.append(pd.DataFrame({"year": years, "region": region, "material": material, "demand_t": v}))
+            frames.append(
+                pd.DataFrame({"year": np.asarray(years), "region": region, "material": material, "demand_t": v})
+            )
     return pd.concat(frames, ignore_index=True)[DEMAND_COLUMNS]
 
 
@@ -148,19 +152,21 @@ def next_tightest(stages: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
 
 
 def capacity_arrays(capacity: pd.DataFrame, years: np.ndarray) -> dict[tuple[str, str, str, str], np.ndarray]:
-    """A :func:`forecast.supply.stage_capacity` table as arrays over ``years`` keyed by (chain, material,
-    stage, weighting) [t/yr]; a year the table lacks is NaN."""
+    """A :func:`forecast.supply.stage_capacity` table as arrays over ``years`` (increasing and distinct)
+    keyed by (chain, material, stage, weighting) [t/yr]; a year the table lacks is NaN."""
     columns = [capacity[c].tolist() for c in ("chain", "material", "stage", "weighting")]
-    row_years = capacity["year"].to_numpy()
-    pos = np.clip(np.searchsorted(years, row_years), 0, max(len(years) - 1, 0))
-    inside = (years[pos] == row_years) if len(years) else np.zeros(len(capacity), dtype=bool)
+    pos, inside = year_positions(years, capacity["year"].to_numpy())
     out: dict[tuple[str, str, str, str], np.ndarray] = {}
+    seen: set[tuple[tuple[str, str, str, str], int]] = set()
     # a few thousand rows: one pass costs less than indexing the table once per key
     for key, p, ok, v in zip(zip(*columns, strict=True), pos, inside, capacity["value"].tolist(), strict=True):
         series = out.get(key)
         if series is None:
             series = out[key] = np.full(len(years), np.nan)
         if ok:
+            if (key, p) in seen:
+                raise ValueError(f"capacity has more than one row for {', '.join(key)}, {years[p]}")
+            seen.add((key, p))
             series[p] = v
     return out
 
@@ -187,7 +193,9 @@ def gap_for_params(
     cap = capacity_arrays(stage_capacity(a, params, years) if capacity is None else capacity, years)
     ox_per_magnet = ndpr_oxide_per_magnet(params, a.structure.elements, a.structure.supply_grade, years)
     demand_of = _demand_arrays(demand, years)
+    # a year without ex-China magnet demand produces nothing for it (the chain still has its capacity)
     demand_ex = demand_of.get((EX_CHINA, "NdFeB"), np.zeros(years.shape))
+    demand_ex = np.where(np.isnan(demand_ex), 0.0, demand_ex)
 
     supply: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}  # (chain, stage, material) -> weighting -> t/yr
     binding: dict[str, dict[str, np.ndarray]] = {}
@@ -262,12 +270,9 @@ def _gap_rows(
     if not combos:
         raise ValueError("the gap has no rows: the demand table names none of the supplied materials")
 
-    def column(values: list[np.ndarray]) -> np.ndarray:  # (combos, years) -> year-major rows
-        return np.stack(values).T.reshape(-1)
-
-    nameplate = column([supply[(c, s, m)]["nameplate"] for c, _, m, s in combos])
-    risked = column([supply[(c, s, m)]["risked"] for c, _, m, s in combos])
-    demand_t = column([demand_of[(r, m)] for _, r, m, _ in combos])
+    nameplate = _year_major([supply[(c, s, m)]["nameplate"] for c, _, m, s in combos])
+    risked = _year_major([supply[(c, s, m)]["risked"] for c, _, m, s in combos])
+    demand_t = _year_major([demand_of[(r, m)] for _, r, m, _ in combos])
     frame: dict[str, object] = {"year": np.repeat(years, len(combos))}
     for i, name in enumerate(("chain", "region", "material", "stage")):
         labels = pd.array([k[i] for k in combos], dtype="str")
@@ -279,5 +284,10 @@ def _gap_rows(
         frame["coverage"] = np.where(positive, risked / demand_t, np.nan)
         frame["coverage_nameplate"] = np.where(positive, nameplate / demand_t, np.nan)
     for name in ("binding_stage", "binding_stage_t", "next_stage", "next_stage_t"):
-        frame[name] = column([binding[c][name] for c, _, _, _ in combos])
+        frame[name] = _year_major([binding[c][name] for c, _, _, _ in combos])
     return pd.DataFrame(frame)
+
+
+def _year_major(values: list[np.ndarray]) -> np.ndarray:
+    """One array per key over the years -> one column, year by year and key by key within a year."""
+    return np.stack(values).T.reshape(-1)

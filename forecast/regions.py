@@ -60,7 +60,7 @@ def embedded_export_share(params: ParamSet, split: str, years: np.ndarray) -> np
 def observed_region_values(history: pd.DataFrame, part_column: str, part: str) -> dict[str, dict[int, float]]:
     """A series by region label and year [unit of the series]: one part, or every part summed (``total``).
 
-    Rows without a region are left out and a missing value adds nothing, as a pandas group sum does.
+    Rows without a region are left out and a missing value adds nothing; values add in row order.
     """
     rows = history if part == TOTAL else history[history[part_column] == part]
     out: dict[str, dict[int, float]] = {}

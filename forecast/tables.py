@@ -36,3 +36,15 @@ def long_table(
     arrays = [v if np.shape(v) == (n,) else np.broadcast_to(v, (n,)) for v in values]
     frame[value_column] = np.concatenate(arrays).astype(float) if arrays else np.array([], dtype=float)
     return pd.DataFrame(frame)
+
+
+def year_positions(years: np.ndarray, row_years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's column among ``years`` (increasing and distinct) and whether its year is one of them."""
+    ys = np.asarray(years)
+    if len(ys) > 1 and not (np.diff(ys) > 0).all():
+        raise ValueError(f"years must be increasing and distinct, got {ys.tolist()}")
+    rows = np.asarray(row_years)
+    if len(ys) == 0:
+        return np.zeros(len(rows), dtype=int), np.zeros(len(rows), dtype=bool)
+    pos = np.clip(np.searchsorted(ys, rows), 0, len(ys) - 1)
+    return pos, ys[pos] == rows

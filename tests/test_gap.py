@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.bundle import demand_inputs, gap_and_balance, gap_table, world_balance
+from forecast.bundle import demand_inputs, gap_and_balance, gap_table, regional_demand_inputs, world_balance
 from forecast.gap import GAP_STAGES, capacity_arrays, chain_output, demand_by_material, gap_for_params, next_tightest
 from forecast.model import horizon_years
 from forecast.scenarios import resolve_parameters
@@ -166,3 +166,28 @@ def test_gap_alone_and_balance_alone_equal_the_pair_from_one_demand_run(assumpti
     pair_gap, pair_balance = gap_and_balance(assumptions, p, scenario, YEARS, quantiles=False)
     pd.testing.assert_frame_equal(gap_table(assumptions, p, scenario, YEARS, quantiles=False), pair_gap)
     pd.testing.assert_frame_equal(world_balance(assumptions, p, scenario, YEARS), pair_balance)
+
+
+@pytest.mark.parametrize("years", [np.array([2031, 2030]), np.array([2030, 2030])])
+def test_years_out_of_order_or_twice_are_refused(assumptions, params, years):
+    demand, eol, _ = demand_inputs(assumptions, params, np.array([2030, 2031]))
+    with pytest.raises(ValueError, match="years must be increasing and distinct"):
+        gap_for_params(assumptions, params, "base", years, demand, eol, quantiles=False)
+    with pytest.raises(ValueError, match="years must be increasing and distinct"):
+        demand_by_material(regional_demand_inputs(assumptions, params, np.array([2030, 2031]))[1], years)
+
+
+def test_a_capacity_table_with_a_row_twice_names_it(assumptions, params):
+    years = np.array([2030])
+    cap = stage_capacity(assumptions, params, years)
+    with pytest.raises(ValueError, match="more than one row for outside_china, NdFeB, mine, nameplate, 2030"):
+        capacity_arrays(pd.concat([cap, cap]), years)
+
+
+def test_a_year_without_ex_china_magnet_demand_still_shows_the_chain_capacity(assumptions, params):
+    years = np.array([2030, 2031])
+    demand, eol, _ = demand_inputs(assumptions, params, years)
+    missing = (demand["year"] == 2031) & (demand["region"] == "ex_china") & (demand["material"] == "NdFeB")
+    g = gap_for_params(assumptions, params, "base", years, demand[~missing], eol, quantiles=False)
+    chain = g[(g["year"] == 2031) & (g["stage"] == "chain") & (g["material"] == "NdFeB")]
+    assert chain["supply_risked_t"].notna().all() and (chain["supply_risked_t"] >= 0).all()

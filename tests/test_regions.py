@@ -191,7 +191,7 @@ def test_a_segment_without_a_regional_split_is_named(assumptions_copy):
     assert any(e.startswith("structure.yaml: segments.smartphones.region_split: got None") for e in errors)
 
 
-def test_observed_values_sum_parts_by_region_and_year_as_a_group_sum_does():
+def test_observed_values_sum_parts_by_region_and_year_without_rows_lacking_a_region():
     history = pd.DataFrame(
         {
             "year": [2020, 2020, 2020, 2021, 2021, 2021],
