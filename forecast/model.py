@@ -37,11 +37,14 @@ def demand_series(
     years: np.ndarray,
     drivers: Mapping[str, np.ndarray] | None = None,
     select: Callable[[tuple[str, str, str, str]], bool] | None = None,
+    dtype: type | None = None,
 ) -> dict[tuple[str, str, str, str], np.ndarray]:
     """Demand arrays keyed by (segment, material, basis, unit) [t/yr]: the model both evaluators share.
 
     With drawn parameters (:class:`forecast.params.DrawnParams`) and path-shaped drivers every array
     is (paths, years); otherwise (years,). ``select`` keeps only some keys (all by default).
+    ``dtype``: the magnet tonnages and per-tonne factors are cast to it before the products that make
+    every row (the Monte Carlo's float32 halves the bytes those products write); None keeps float64.
 
     Element tonnages are linear in a segment's finished magnet, so they are computed once per magnet
     grade for one tonne (:func:`forecast.composition.element_t`) and scaled by each segment's tonnage.
@@ -64,6 +67,10 @@ def demand_series(
         years,
         None if select is None else lambda k: any(keep((s, *k[1:])) for s in of_grade[k[0]]),
     )
+    if dtype is not None:
+        magnets = {seg: np.asarray(v, dtype=dtype) for seg, v in magnets.items()}
+        per_basis = {b: np.asarray(v, dtype=dtype) for b, v in per_basis.items()}
+        per_tonne = {k: np.asarray(v, dtype=dtype) for k, v in per_tonne.items()}
     series: dict[tuple[str, str, str, str], np.ndarray] = {}
     for seg, finished in magnets.items():
         for b in BASES:

@@ -130,13 +130,15 @@ def evaluate(
     residual: bool = True,
     select: Callable[[Key], bool] | None = None,
     central: Mapping[Key, np.ndarray] | None = None,
+    dtype: type | None = None,
 ) -> dict[Key, np.ndarray]:
     """Demand [t/yr] by (segment, material, basis, unit) for score rows z (n, groups): (n, years of ``pri``).
 
     ``base``: the central drivers over ``pri.years`` (computed when not given). With ``residual`` the
     residual segment absorbs the base-year allocation (module docstring). ``central``: the deterministic
     model over ``pri.years`` with at least every finished-magnet segment (:func:`central_model`;
-    computed when not given).
+    computed when not given). ``dtype``: the precision of the rows (:func:`forecast.model.demand_series`;
+    the bands use ``DTYPE``, the calibration's finite differences keep float64).
     """
     years = pri.years
     if base is None:
@@ -147,7 +149,7 @@ def evaluate(
     keep = select
     if select is not None and residual_segment is not None:  # the reallocation reads finished tonnages
         keep = lambda k: select(k) or _finished(k[1], k[2], k[3])  # noqa: E731
-    series = demand_series(a, drawn, years, path_drivers(base, mult), keep)
+    series = demand_series(a, drawn, years, path_drivers(base, mult), keep, dtype=dtype)
     n = z.shape[0]
     out = {k: np.broadcast_to(v, (n, len(years))) for k, v in series.items()}
     if residual_segment is not None:
@@ -175,7 +177,7 @@ def _reallocate_base_year(
     others = sum(v for s, v in finished.items() if s != residual)
     own = finished[residual]
     factor = np.where(own > 0, np.maximum(target - others, 0.0) / np.where(own > 0, own, 1.0), 1.0)[:, None]
-    return {k: (v * factor if k[0] == residual else v) for k, v in series.items()}
+    return {k: (v * factor.astype(v.dtype) if k[0] == residual else v) for k, v in series.items()}
 
 
 def _finished(material: str, basis: str, unit: str) -> bool:
@@ -207,7 +209,7 @@ def simulate(
     with drawn parameters and drivers over a paths axis. ``select`` keeps only some keys.
     """
     d = draws if draws is not None else draw(a, params, n_paths, seed, years)
-    series = evaluate(a, params, d.priors, d.z, select=select)
+    series = evaluate(a, params, d.priors, d.z, select=select, dtype=DTYPE)
     cols = year_columns(d.priors.years, years)
     return with_totals({k: v[:, cols] for k, v in series.items()})
 
@@ -261,7 +263,7 @@ def quantile_table(
     ys = d.priors.years
     base = driver_arrays(a.histories(), params, ys, a.driver_trends, unit_driver_units(a))
     model = central_model(a, params, ys, base, keep)  # shared by the allocation and the centring
-    series = evaluate(a, params, d.priors, d.z, base=base, select=keep, central=model)
+    series = evaluate(a, params, d.priors, d.z, base=base, select=keep, central=model, dtype=DTYPE)
     cols = year_columns(ys, years)
     keys, quantiles = path_quantiles({k: v[:, cols] for k, v in series.items()})
     q = quantiles.astype(float)

@@ -11,8 +11,10 @@ from forecast.calibration import band_parameters
 from forecast.model import demand_for_params, demand_series
 from forecast.montecarlo import (
     CODE_MAX,
+    DTYPE,
     Draws,
     draw,
+    evaluate,
     median_shift,
     order_statistics,
     quantile_ranks,
@@ -313,3 +315,16 @@ def test_band_quantiles_are_the_paths_order_statistics(fitted):
         exact = np.sort(v, axis=0)[ranks].T.astype(float)
         observed = got[["p5", "p10", "p50", "p90", "p95"]].to_numpy()
         np.testing.assert_allclose(observed, exact, rtol=3e-4, atol=1e-6, err_msg=segment)
+
+
+def test_band_paths_are_single_precision_and_the_calibrations_stay_double(fitted):
+    """The bands' rows are computed in ``DTYPE`` (half the bytes); the same rows in float64, as the
+    calibration's finite differences need them, agree to single precision."""
+    a, params = fitted
+    d = draw(a, params, 64, 0, YEARS)
+    double = evaluate(a, params, d.priors, d.z)
+    single = evaluate(a, params, d.priors, d.z, dtype=DTYPE)
+    assert set(single) == set(double)
+    for key, v in double.items():
+        assert v.dtype == np.float64 and single[key].dtype == DTYPE, key
+        np.testing.assert_allclose(single[key], v, rtol=2e-6, err_msg=str(key))
