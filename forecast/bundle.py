@@ -145,9 +145,7 @@ def gap_table(
 
 def world_balance(a: Assumptions, params: ParamSet, scenario: str, years: np.ndarray) -> pd.DataFrame:
     """The world balance of one scenario [t/yr], as :func:`gap_and_balance` gives it, without the gap's work."""
-    all_demand, regional = regional_demand_inputs(a, params, years)
-    materials = demand_by_material(regional[regional["year"].isin(years)], years)
-    eol_world = eol_recyclable_t(a, params, all_demand, years, region="world")
+    materials, _, eol_world = demand_inputs(a, params, years)
     world = materials[materials["region"] == "world"]
     return balance_table(a, params, scenario, years, world, located_output(a, params, years), eol_world)
 
