@@ -101,6 +101,15 @@ def ev_segment_inputs(seg: Segment) -> tuple[str, str, str]:
     return f"ev_commercial_sales.{seg.mode}", f"ev.commercial.{seg.mode}.motor_equivalents", "ev.motor_kg.BEV"
 
 
+def segment_driver(seg: Segment) -> str | None:
+    """The driver a segment's tonnage is proportional to (a name of the driver table); None for a trend."""
+    if seg.kind in EV_KINDS:
+        return ev_segment_inputs(seg)[0]
+    if seg.kind == "wind":
+        return f"wind_installs.{seg.location}"
+    return seg.driver
+
+
 def segment_magnet_t(
     segments: dict[str, Segment],
     params: ParamSet,
@@ -124,7 +133,7 @@ def segment_magnet_t(
             )
         elif seg.kind == "wind":
             out[name] = wind_demand_t(
-                drivers[f"wind_installs.{seg.location}"],
+                drivers[str(segment_driver(seg))],
                 wind_intensity_t_per_mw(params, str(seg.location), years),
             )
         elif seg.kind == "units":

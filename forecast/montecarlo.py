@@ -43,11 +43,13 @@ from scipy.special import ndtri
 from scipy.stats import norm, qmc
 
 from forecast.composition import OXIDE_BASIS
+from forecast.conditional import total_quantiles
 from forecast.drivers import driver_arrays, project_drivers
 from forecast.model import KEY_COLUMNS, demand_series, unit_driver_units
 from forecast.params import DrawnParams, ParamSet
 from forecast.priors import (
     DRIVER_FAMILIES,
+    TRUNCATION,
     Priors,
     capped_multipliers,
     driver_ceilings,
@@ -65,7 +67,6 @@ QUANTILE_THREADS = 2  # numpy's sort releases the GIL: two threads halve the qua
 DTYPE = np.float32  # paths are summarised by quantiles: single precision is ample and twice as fast
 SCORE_CACHE_SIZE = 16  # score matrices kept (4,096 paths x 35 groups: 1.1 MB each)
 CODE_MAX = int(np.iinfo(np.uint16).max)  # sort keys of 16 bits: the widest numpy radix-sorts
-TRUNCATION = float(norm.cdf(-1.959963984540054))  # parameter scores stay within their range (|z| <= 1.96)
 
 Key = tuple[str, str, str, str]
 
@@ -252,11 +253,14 @@ def quantile_table(
     basis: str | None = None,
     units: tuple[str, ...] | None = None,
     centred: bool = True,
+    conditional: bool = True,
 ) -> pd.DataFrame:
     """Tidy quantiles: year, scenario, segment, material, basis, unit, p5, p10, p50, p90, p95 [t/yr].
 
     ``basis``: only that magnet basis and the oxide rows; ``units``: only those units (default: all);
     ``centred``: P50 defined as the central path (module docstring); False gives the raw quantiles.
+    ``conditional``: the world totals' quantiles by conditional Monte Carlo (:mod:`forecast.conditional`);
+    False gives their order statistics, as for the segments.
     """
     keep = selector(basis, units)
     d = draw(a, params, n_paths, seed, years)
@@ -266,7 +270,13 @@ def quantile_table(
     series = evaluate(a, params, d.priors, d.z, base=base, select=keep, central=model, dtype=DTYPE)
     cols = year_columns(ys, years)
     keys, quantiles = path_quantiles({k: v[:, cols] for k, v in series.items()})
+    totals = [k for k in keys if k[0] == "total"]
     q = quantiles.astype(float)
+    if conditional and totals:
+        rows = slice(len(keys) - len(totals), len(keys))  # path_quantiles puts the totals last
+        q[rows] = total_quantiles(
+            a, d.priors, d.z, driver_ceilings(base, params), series, cols, totals, q[rows], QUANTILES
+        )
     if centred:
         wanted = {k: np.broadcast_to(v, ys.shape)[cols] for k, v in model.items() if keep is None or keep(k)}
         central = with_totals(wanted, dtype=float)
@@ -425,14 +435,16 @@ def quantile_error(
     replicates: int = 8,
     basis: str | None = "finished",
     units: tuple[str, ...] | None = None,
+    conditional: bool = True,
 ) -> pd.DataFrame:
     """Monte Carlo error of the quantiles: the standard deviation of each quantile over independent
-    scramblings (randomized quasi-Monte Carlo), relative to its mean [fraction].
+    scramblings (randomized quasi-Monte Carlo), relative to its mean [fraction]. ``conditional`` as in
+    :func:`quantile_table`.
 
     Returns year, segment, material, basis, unit and one ``err_<q>`` column per quantile.
     """
     tables = [
-        quantile_table(a, params, "error", years, n_paths, seed, basis, units, centred=False)
+        quantile_table(a, params, "error", years, n_paths, seed, basis, units, centred=False, conditional=conditional)
         for seed in range(replicates)
     ]
     keys = ["year", "segment", "material", "basis", "unit"]

@@ -36,6 +36,7 @@ from forecast.params import ParamSet
 from forecast.schemas import Assumptions, Parameter
 
 Z95 = float(norm.ppf(0.975))  # a sourced range read as a central 95% interval
+TRUNCATION = float(norm.cdf(-Z95))  # mass of a score below -Z95: drawn parameter scores stay within +-Z95
 DRIVER_PREFIX = "driver:"  # the name of a driver family's input: driver:<family>
 
 # Constant parameters the demand model reads whose range is an uncertainty (not a scenario lever).
@@ -70,6 +71,10 @@ DRIVER_FAMILIES: dict[str, tuple[str, ...]] = {
     "wind": ("wind_installs.onshore", "wind_installs.offshore"),
     "humanoid_robots": ("units.humanoid_robots",),
 }
+# Families whose drivers path_drivers only multiplies: every segment they feed is proportional to the
+# family's multiplier. The car market and electrification also make the non-plug-in and hybrid counts
+# (a difference and a minimum), so demand is not proportional to theirs.
+PROPORTIONAL_FAMILIES: tuple[str, ...] = ("wind", "humanoid_robots")
 # Families whose spread is the backtested ensemble's 95% interval: family -> driver trend series.
 BACKTESTED: dict[str, str] = {"ev": "ev_car_sales", "wind": "wind_installations"}
 # Families whose spread is a published high case: family -> (unit driver, central anchors, high anchors).

@@ -24,9 +24,18 @@ from scipy.stats import norm
 
 from forecast.drivers import driver_arrays
 from forecast.model import unit_driver_units
-from forecast.montecarlo import TRUNCATION, Key, evaluate, model_years
+from forecast.montecarlo import Key, evaluate, model_years
 from forecast.params import ParamSet
-from forecast.priors import DRIVER_FAMILIES, Z95, Priors, capped_multipliers, driver_ceilings, moved_value, priors
+from forecast.priors import (
+    DRIVER_FAMILIES,
+    TRUNCATION,
+    Z95,
+    Priors,
+    capped_multipliers,
+    driver_ceilings,
+    moved_value,
+    priors,
+)
 from forecast.schemas import Assumptions
 
 OUTPUTS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -304,10 +304,13 @@ def test_threaded_quantiles_equal_one_pass_over_all_rows():
 
 
 def test_band_quantiles_are_the_paths_order_statistics(fitted):
-    """quantile_table (centred=False) gives the order statistics of the simulated paths, within the codes' bound."""
+    """quantile_table (centred=False, conditional=False) gives the order statistics of the simulated paths,
+    within the codes' bound (the totals' conditional estimates: tests/test_conditional.py)."""
     a, params = fitted
     n = 256
-    q = quantile_table(a, params, "base", YEARS, n_paths=n, basis="finished", units=("t_magnet",), centred=False)
+    q = quantile_table(
+        a, params, "base", YEARS, n_paths=n, basis="finished", units=("t_magnet",), centred=False, conditional=False
+    )
     paths = simulate(a, params, YEARS, n_paths=n, select=lambda k: k[2] == "finished" and k[3] == "t_magnet")
     ranks = quantile_ranks(n)
     for (segment, material, basis, unit), got in q.groupby(["segment", "material", "basis", "unit"], sort=False):
