@@ -190,8 +190,8 @@ class Block:
     Held in the form the solver reads, (rows, paths) in ``WORK`` precision: ``inv_slope`` = 1 / slope
     and ``offset`` = rest / slope (+ the prior's centre for a linear input), so that g at y is
     ``y x inv_slope - offset``; per row (rows, 1): table cells per unit of g (or of ln g) below and
-    above the centre, and the cell of the ceiling. A path without a slope (its input is zero) is given
-    a vanishing one, so its probability is the step 1{rest <= y}.
+    above the centre, and the ceiling's distance from the centre (in g or ln g). A path without a
+    slope (its input is zero) is given a vanishing one, so its probability is the step 1{rest <= y}.
     """
 
     inv_slope: np.ndarray
@@ -199,7 +199,7 @@ class Block:
     centre: np.ndarray
     per_unit_below: np.ndarray
     per_unit_above: np.ndarray
-    ceiling_cell: np.ndarray
+    ceiling_above_centre: np.ndarray
     log: bool
     table: Table
 
@@ -209,20 +209,14 @@ class Block:
         rest = np.concatenate([r.T for r, _, _, _ in parts])
         slope = np.concatenate([s.T for _, s, _, _ in parts])
         slope = np.where(slope > 0, slope, np.maximum(np.abs(rest), 1.0) * VANISHING_SLOPE)
-
-        def column(name: str) -> np.ndarray:
-            return np.concatenate([getattr(m, name)[at] for _, _, m, at in parts])[:, None]
-
         first = parts[0][2]
         table = truncated_table() if first.truncated else normal_table()
-        centre = column("centre")
+        centre = prior_column(parts, "centre")
         with np.errstate(divide="ignore"):
-            below = np.minimum(table.per_unit / column("below"), FLAT)
-            above = np.minimum(table.per_unit / column("above"), FLAT)
-            t_ceiling = np.log(column("ceiling")) if first.log else column("ceiling")
-        ceiling_cell = np.where(
-            np.isfinite(t_ceiling), table.origin + np.maximum(t_ceiling - centre, 0.0) * above, np.inf
-        )
+            below = np.minimum(table.per_unit / prior_column(parts, "below"), FLAT)
+            above = np.minimum(table.per_unit / prior_column(parts, "above"), FLAT)
+            ceiling = prior_column(parts, "ceiling")
+            ceiling = np.log(ceiling) if first.log else ceiling
         offset = rest / slope + (0.0 if first.log else centre)
         return cls(
             (1.0 / slope).astype(WORK),
@@ -230,7 +224,7 @@ class Block:
             centre.astype(WORK),
             below.astype(WORK),
             above.astype(WORK),
-            ceiling_cell.astype(WORK),
+            (ceiling - centre).astype(WORK),
             first.log,
             table,
         )
@@ -259,10 +253,15 @@ class Block:
         density *= self.inv_slope
         if self.log:
             density /= np.maximum(x, np.finfo(WORK).tiny)
-            beyond = (d * self.per_unit_above + self.table.origin) >= self.ceiling_cell
+            beyond = d >= self.ceiling_above_centre
             p[beyond] = 1.0
             density[beyond] = 0.0
         return p.mean(axis=1, dtype=float), density.mean(axis=1, dtype=float)
+
+
+def prior_column(parts: list[tuple[np.ndarray, np.ndarray, Marginal, np.ndarray]], name: str) -> np.ndarray:
+    """One field of the parts' priors at their years, stacked as a (rows, 1) column."""
+    return np.concatenate([getattr(m, name)[at] for _, _, m, at in parts])[:, None]
 
 
 def total_quantiles(

@@ -231,3 +231,10 @@ def test_without_a_split_that_moves_the_order_statistics_stay(fitted):
     assert still.any() and moving.any()
     np.testing.assert_array_equal(got[0][still], start[0][still])
     assert not np.array_equal(got[0][moving], start[0][moving])
+
+
+def test_a_ceiling_below_the_central_multiplier_is_still_a_ceiling():
+    """A family whose central path already exceeds its cap (ceiling < 1): the multiplier never passes it."""
+    block = one_row(np.array([100.0]), np.array([50.0]), log_marginal(0.4, ceiling=0.8))
+    assert block.cdf(np.array([100.0 + 50.0 * 0.85]))[0][0] == 1.0
+    assert block.cdf(np.array([100.0 + 50.0 * 0.7]))[0][0] == pytest.approx(ndtr(np.log(0.7) / 0.4), abs=2e-6)
