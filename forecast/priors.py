@@ -145,13 +145,6 @@ class Priors:
             out[name] = moved_value(self.params[name], z[:, self.group_of(name)], self.years)
         return out
 
-    def multipliers(self, z: np.ndarray) -> dict[str, np.ndarray]:
-        """Driver multipliers exp(z sigma(year)) by family, (paths, years), before the ceilings."""
-        return {
-            fam: np.exp(z[:, self.group_of(f"{DRIVER_PREFIX}{fam}")][:, None] * self.sigma[fam][None, :])
-            for fam in self.families
-        }
-
 
 def moved_value(p: Parameter, z: np.ndarray, years: np.ndarray) -> np.ndarray:
     """A parameter moved by scores z along its split-normal prior [param unit]: (n,) or (n, years) for a trajectory."""
@@ -303,8 +296,13 @@ def path_drivers(drivers: Mapping[str, np.ndarray], multipliers: Mapping[str, np
 
 def capped_multipliers(pri: Priors, z: np.ndarray, ceilings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """exp(z sigma) by family, capped at the family's ceiling (paths, years)."""
-    raw = pri.multipliers(z)
-    return {fam: np.minimum(m, ceilings[fam][None, :]) if fam in ceilings else m for fam, m in raw.items()}
+    return {fam: family_multiplier(pri, z, fam, ceilings) for fam in pri.families}
+
+
+def family_multiplier(pri: Priors, z: np.ndarray, family: str, ceilings: Mapping[str, np.ndarray]) -> np.ndarray:
+    """exp(z sigma) of one driver family, capped at its ceiling (paths, years)."""
+    m = np.exp(z[:, pri.group_of(f"{DRIVER_PREFIX}{family}")][:, None] * pri.sigma[family][None, :])
+    return np.minimum(m, ceilings[family][None, :]) if family in ceilings else m
 
 
 def moved_parameters(
