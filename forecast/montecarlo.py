@@ -14,8 +14,8 @@
   (:func:`quantile_error`).
 - **World totals** by conditional Monte Carlo (:mod:`forecast.conditional`): each total row
   integrates one input exactly (a grade's content of the element, or a driver family the paths only
-  multiply), which cuts the error of the totals' P5 and P95 about five-fold at the same paths; the
-  segments' rows are order statistics.
+  multiply), which cuts the error of the totals' P5 and P95 from up to 1.7% to under 0.3% at the
+  same paths; the segments' rows are order statistics.
 - **Calibrated scenarios**: inputs the calibration moved to a range end are held there and every
   other input is drawn around its calibrated value (:func:`forecast.calibration.held_at_range_ends`).
 - **Central value and P50**: the central path is the deterministic model, and the published P50 *is*
@@ -30,8 +30,8 @@ The paths run through the same model functions as the deterministic forecast
 (:func:`forecast.model.demand_series`): parameters broadcast as (paths, 1) columns (trajectories as
 (paths, years)), drivers as (paths, years) arrays. Quantiles are taken per year, segment, material,
 basis and unit by radix-sorting 16-bit codes of float32 rows (:func:`order_statistics`: within 1.3e-4
-of the exact order statistics, far inside the Monte Carlo error); the totals' then start the
-conditional estimator's Newton step.
+of the exact order statistics, far inside the Monte Carlo error); the totals' order statistics then
+start the conditional estimator's Newton step.
 """
 
 from __future__ import annotations
