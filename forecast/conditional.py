@@ -41,6 +41,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from forecast.demand import segment_driver
+from forecast.model import Key
 from forecast.priors import (
     DRIVER_FAMILIES,
     DRIVER_PREFIX,
@@ -63,8 +64,6 @@ TABLE_POINTS = 1 << 12  # cells of a CDF table: within 5e-7 of the normal CDF, a
 WORK = np.float32  # the solver's arrays: its probabilities are means of thousands of values
 FLAT = 1e30  # table cells per unit of a side without spread: any move leaves the table
 VANISHING_SLOPE = 1e-12  # relative slope given to a path without one: its probability is a step
-
-Key = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -104,10 +103,10 @@ def composition_splits(a: Assumptions, pri: Priors, z: np.ndarray, element: str)
     out = []
     for grade in dict.fromkeys(seg.grade for seg in a.structure.segments.values()):
         name = f"composition.{grade}.{element}"
-        if name not in drawn or sharing.count(name) != 1 or pri.params[name].value is None:
+        p = pri.params.get(name)
+        if p is None or p.value is None or name not in drawn or sharing.count(name) != 1:
             continue
-        p = pri.params[name]
-        c = float(p.value or 0.0)
+        c = float(p.value)
         marginal = Marginal(
             centre=np.full(n_years, c),
             below=np.full(n_years, (c - p.low) / Z95),
@@ -128,9 +127,9 @@ def driver_splits(a: Assumptions, pri: Priors, z: np.ndarray, ceilings: Mapping[
     base_col = int(np.searchsorted(pri.years, a.model.calibration.base_year))
     out = []
     for family in PROPORTIONAL_FAMILIES:
-        sigma = pri.sigma.get(family)
-        if family not in pri.families or sigma is None or (base_col < len(sigma) and sigma[base_col] > 0):
+        if family not in pri.families or pri.sigma[family][base_col] > 0:
             continue
+        sigma = pri.sigma[family]
         drivers = set(DRIVER_FAMILIES[family])
         segments = frozenset(s for s, spec in a.structure.segments.items() if segment_driver(spec) in drivers)
         if not segments:
@@ -290,6 +289,7 @@ def total_quantiles(
     positions = np.arange(len(pri.years))[cols]
     centred_scores = (z - z.mean(axis=0)).astype(WORK)
     by_driver = driver_splits(a, pri, z, ceilings)
+    by_content = {element: composition_splits(a, pri, z, element) for element in ELEMENTS}
     kinds: dict[tuple[bool, bool, int], list[tuple[np.ndarray, np.ndarray, Marginal, np.ndarray]]] = {}
     where: dict[tuple[bool, bool, int], list[tuple[int, np.ndarray]]] = {}
     for index, (_, material, basis, unit) in enumerate(totals):
@@ -304,7 +304,7 @@ def total_quantiles(
         log_total = np.log(np.maximum(total, np.finfo(WORK).tiny))
         log_total -= log_total.mean(axis=0)
         log_spread = np.sqrt((log_total**2).sum(axis=0))
-        splits = (composition_splits(a, pri, z, material) if material in ELEMENTS else []) + by_driver
+        splits = by_content.get(material, []) + by_driver
         candidates = []
         for split in splits:
             part_keys = frozenset(k for k in members if k[0] in split.segments)

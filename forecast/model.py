@@ -18,6 +18,7 @@ from forecast.tables import long_table, repeated_labels
 
 DEMAND_COLUMNS = ["year", "scenario", "segment", "material", "basis", "unit", "value"]
 KEY_COLUMNS = ["segment", "material", "basis", "unit"]
+Key = tuple[str, str, str, str]  # (segment, material, basis, unit): a demand series
 
 
 def horizon_years(a: Assumptions, start: int | None = None, end: int | None = None) -> np.ndarray:
@@ -36,9 +37,9 @@ def demand_series(
     params: ParamSet,
     years: np.ndarray,
     drivers: Mapping[str, np.ndarray] | None = None,
-    select: Callable[[tuple[str, str, str, str]], bool] | None = None,
+    select: Callable[[Key], bool] | None = None,
     dtype: type | None = None,
-) -> dict[tuple[str, str, str, str], np.ndarray]:
+) -> dict[Key, np.ndarray]:
     """Demand arrays keyed by (segment, material, basis, unit) [t/yr]: the model both evaluators share.
 
     With drawn parameters (:class:`forecast.params.DrawnParams`) and path-shaped drivers every array
@@ -71,7 +72,7 @@ def demand_series(
         magnets = {seg: np.asarray(v, dtype=dtype) for seg, v in magnets.items()}
         per_basis = {b: np.asarray(v, dtype=dtype) for b, v in per_basis.items()}
         per_tonne = {k: np.asarray(v, dtype=dtype) for k, v in per_tonne.items()}
-    series: dict[tuple[str, str, str, str], np.ndarray] = {}
+    series: dict[Key, np.ndarray] = {}
     for seg, finished in magnets.items():
         for b in BASES:
             if keep((seg, "NdFeB", b, "t_magnet")):
@@ -89,7 +90,7 @@ def unit_driver_units(a: Assumptions) -> dict[str, str]:
     return {name: d.unit for name, d in a.structure.unit_drivers.items()}
 
 
-def tidy(series: Mapping[tuple[str, str, str, str], np.ndarray], years: np.ndarray) -> pd.DataFrame:
+def tidy(series: Mapping[Key, np.ndarray], years: np.ndarray) -> pd.DataFrame:
     """One long table (year, segment, material, basis, unit, value) from arrays keyed by those dimensions."""
     return long_table(years, KEY_COLUMNS, list(series), list(series.values()))
 

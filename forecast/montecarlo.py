@@ -50,7 +50,7 @@ from scipy.stats import norm, qmc
 from forecast.composition import OXIDE_BASIS
 from forecast.conditional import total_quantiles
 from forecast.drivers import driver_arrays, project_drivers
-from forecast.model import KEY_COLUMNS, demand_series, unit_driver_units
+from forecast.model import KEY_COLUMNS, Key, demand_series, unit_driver_units
 from forecast.params import DrawnParams, ParamSet
 from forecast.priors import (
     DRIVER_FAMILIES,
@@ -72,8 +72,6 @@ QUANTILE_THREADS = 2  # numpy's sort releases the GIL: two threads halve the qua
 DTYPE = np.float32  # paths are summarised by quantiles: single precision is ample and twice as fast
 SCORE_CACHE_SIZE = 16  # score matrices kept (4,096 paths x 35 groups: 1.1 MB each)
 CODE_MAX = int(np.iinfo(np.uint16).max)  # sort keys of 16 bits: the widest numpy radix-sorts
-
-Key = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)

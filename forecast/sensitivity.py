@@ -23,8 +23,8 @@ from SALib.sample import sobol as sobol_sample
 from scipy.stats import norm
 
 from forecast.drivers import driver_arrays
-from forecast.model import unit_driver_units
-from forecast.montecarlo import Key, evaluate, model_years
+from forecast.model import Key, unit_driver_units
+from forecast.montecarlo import evaluate, model_years
 from forecast.params import ParamSet
 from forecast.priors import (
     DRIVER_FAMILIES,
