@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve run test lint bench bench-api bench-workbench docker-test soak clean
+.PHONY: install serve run test lint bench bench-api bench-workbench docker-test soak wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,15 +38,17 @@ bench: $(STAMP)
 docker-test:  ## build and run the image with podman (see scripts/docker-smoke.sh)
 	bash scripts/docker-smoke.sh
 
-bench-api: $(STAMP)
+bench-api: $(STAMP) wrk  ## request latency of the service on loopback (needs wrk)
 	$(BIN)/python benchmarks/bench_api.py
 
 bench-workbench: $(STAMP)  ## what-if and comparison latency, workbook size and build time
 	$(BIN)/python benchmarks/bench_workbench.py
 
-soak: $(STAMP)  ## soak and chaos run on loopback, under 5 minutes (needs PostgreSQL and wrk)
-	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+soak: $(STAMP) wrk  ## soak and chaos run on loopback, under 5 minutes (needs PostgreSQL and wrk)
 	$(BIN)/python scripts/soak.py
+
+wrk:  ## the HTTP load generator the API benchmark and the soak drive (apt)
+	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
