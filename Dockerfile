@@ -10,7 +10,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY forecast ./forecast
 COPY api ./api
 COPY magnet_forecast ./magnet_forecast
@@ -21,7 +21,7 @@ COPY assumptions ./assumptions
 # libraries are not needed at run time, nor compiled bytecode (about 90 MB; the service still becomes
 # healthy within a few seconds, see scripts/docker-smoke.sh), nor type stubs, Cython and C/C++ sources
 # and headers (about 20 MB; Prophet's Stan model directory is kept whole).
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
  && SP="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && cp "$SP/plotly/package_data/plotly.min.js" "$SP/api/static/plotly.min.js" \
  && pip uninstall -y plotly matplotlib pillow fonttools kiwisolver contourpy cycler \

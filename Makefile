@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve run test lint bench bench-api bench-workbench docker-test soak wrk clean
+.PHONY: install serve run test lint bench bench-api bench-workbench docker-test soak wrk lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,6 +49,13 @@ soak: $(STAMP) wrk  ## soak and chaos run on loopback, under 5 minutes (needs Po
 
 wrk:  ## the HTTP load generator the API benchmark and the soak drive (apt)
 	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+
+lock:  ## re-resolve pyproject.toml's ranges in a fresh environment and pin the result in constraints.txt
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --upgrade pip
+	.lock-venv/bin/python -m pip install -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
