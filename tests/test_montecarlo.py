@@ -156,7 +156,7 @@ def test_drawing_the_calibrated_base_around_its_range_ends_would_sink_its_median
     held = band_parameters(a, calibration_reaching, "base")
     years = np.array([2030, 2040])
     total = ("NdFeB", "finished", "t_magnet")
-    sel = lambda m: m.set_index(["material", "basis", "unit", "year"]).loc[total, "shift"].to_numpy()  # noqa: E731
+    sel = lambda m: m.set_index(["material", "basis", "unit", "year"]).sort_index().loc[total, "shift"].to_numpy()  # noqa: E731
     sunk, kept = sel(median_shift(a, around, years)), sel(median_shift(a, held, years))
     assert (sunk < 0).all()
     assert (np.abs(kept) < np.abs(sunk)).all(), (kept, sunk)
